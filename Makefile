@@ -1,0 +1,38 @@
+# The user interface of the project. `make run` and `make test` do all set-up on a machine that has
+# only Python 3.11+ and make: uv is installed with pip when absent, then `uv sync` builds .venv.
+
+PYTHON ?= python3
+# uv on PATH, else the copy pip installed (`python3 -m uv` works wherever pip put it).
+UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= $(shell command -v $(PYTHON))
+
+.PHONY: help setup run test worker migrate chat bench lint clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
+		|| $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked
+	@touch $@
+
+setup: .venv/.synced ## Install uv (if absent) and the locked dependencies into .venv.
+
+run: setup ## Serve the app on http://127.0.0.1:8000 (embedded Redis/Postgres unless URLs are set).
+	ALLOW_UNSIGNED_WEBHOOKS=$${ALLOW_UNSIGNED_WEBHOOKS:-true} $(UV) run --locked python -m server
+
+test: setup ## Run the whole test suite.
+	$(UV) run --locked pytest $(PYTEST_ARGS)
+
+migrate: setup ## Apply pending database migrations.
+	$(UV) run --locked python -m core.migrate
+
+lint: setup ## ruff and mypy.
+	$(UV) run --locked ruff check .
+	$(UV) run --locked mypy .
+
+clean: ## Remove the virtualenv and caches (keeps ./var, the embedded data).
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Process-wide plumbing every part stands on: settings, embedded services, database, migrations."""

