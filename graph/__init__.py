@@ -1,0 +1,2 @@
+"""The LangGraph state machine: state schema, builder and routing, triggers, summarization, and
+the Redis checkpointer."""

@@ -1,0 +1,81 @@
+"""What the graph tells the rest of the system about a lead, and the sink it tells it to.
+
+The graph calls a `LeadSink` passed in (issue #6 provides the Postgres + email one): `lead_updated`
+when the profile or the stage changed in a turn, `handed_off` when the conversation goes to a
+human. Both must be idempotent: a burst that is re-run (a stale draft, a worker that died) emits
+again, and the sink must still end with one lead row and one email. A sink that raises makes the
+turn fail, so the burst is retried later and the lead is never lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from graph.lead import LeadProfile
+from integrations.calendar.base import Booking
+
+__all__ = ["HandoffEvent", "HandoffReason", "LeadSink", "LeadUpdate", "NullLeadSink", "Stage", "TranscriptLine"]
+
+Stage = Literal["greeting", "qualification", "scheduling", "handoff"]
+HandoffReason = Literal["low_confidence", "requested", "unresolved", "booked"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TranscriptLine:
+    """One message of the recent conversation, for the manager."""
+
+    role: Literal["lead", "bot", "human"]
+    text: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeadUpdate:
+    """The lead's profile or stage changed during a turn."""
+
+    thread_id: str
+    """`<channel>:<E.164 number>`."""
+    channel: str
+    contact: str
+    """E.164 number."""
+    profile_name: str | None
+    stage: Stage
+    profile: LeadProfile
+    summary: str
+    booking: Booking | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffEvent:
+    """The conversation goes to a human."""
+
+    thread_id: str
+    channel: str
+    contact: str
+    profile_name: str | None
+    reason: HandoffReason
+    at: datetime
+    profile: LeadProfile
+    summary: str
+    recent: list[TranscriptLine] = field(default_factory=list)
+    booking: Booking | None = None
+
+
+class LeadSink(Protocol):
+    """Where lead changes and handoffs go; both calls idempotent."""
+
+    async def lead_updated(self, update: LeadUpdate) -> None: ...
+
+    async def handed_off(self, event: HandoffEvent) -> None: ...
+
+
+class NullLeadSink:
+    """A sink that keeps nothing (the terminal chat without a database, unit tests)."""
+
+    async def lead_updated(self, update: LeadUpdate) -> None:
+        return None
+
+    async def handed_off(self, event: HandoffEvent) -> None:
+        return None
