@@ -36,3 +36,13 @@ lint: setup ## ruff and mypy.
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded data).
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache
+
+worker: setup ## Run burst workers as a separate process (set WORKERS_IN_PROCESS=false on the web process).
+	$(UV) run --locked python -m pipeline.worker
+
+chat: setup ## Chat with the agent in the terminal, as a WhatsApp contact would (/state, /reset).
+	$(UV) run --locked python -m graph.chat
+
+bench: setup ## Run the benchmarks under bench/ and print their figures.
+	@set -e; for f in bench/bench_*.py; do \
+		echo "== $$f"; $(UV) run --locked python -m bench.$$(basename $$f .py); done
