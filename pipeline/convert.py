@@ -1,0 +1,53 @@
+"""Inbound messages to the graph's input: one `HumanMessage` per provider message, in order.
+
+The default converter turns every kind into text the agent can use; media that needs a service
+(speech-to-text, vision, PDF text) is the media converter's job, which replaces this one where
+configured.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from langchain_core.messages import HumanMessage
+
+from integrations.whatsapp.types import InboundMessage
+
+__all__ = ["MessageConverter", "TextConverter", "describe"]
+
+_PLACEHOLDERS = {
+    "audio": "[voice note]",
+    "image": "[image]",
+    "video": "[video]",
+    "document": "[document]",
+    "sticker": "[sticker]",
+    "contacts": "[contact card]",
+    "reaction": "[reaction]",
+    "unsupported": "[a message type WhatsApp does not support here]",
+}
+
+
+def describe(message: InboundMessage) -> str:
+    """A text rendering of `message` that loses nothing the lead wrote."""
+    if message.kind == "location" and message.location is not None:
+        loc = message.location
+        label = ", ".join(part for part in (loc.name, loc.address) if part)
+        text = f"[location: {loc.latitude:.6f}, {loc.longitude:.6f}" + (f" {label}]" if label else "]")
+        return text
+    if message.kind in ("text", "interactive", "button"):
+        return message.text or ""
+    placeholder = _PLACEHOLDERS.get(message.kind, f"[{message.kind}]")
+    if message.media and message.media[0].filename:
+        placeholder = f"{placeholder[:-1]}: {message.media[0].filename}]"
+    return f"{placeholder} {message.text}" if message.text else placeholder
+
+
+class MessageConverter(Protocol):
+    async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]: ...
+
+
+class TextConverter:
+    """Every message as text; media named, not interpreted."""
+
+    async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
+        return [HumanMessage(content=describe(m), id=m.message_id) for m in messages]

@@ -1,0 +1,306 @@
+"""One leased burst from buffered messages to a sent reply.
+
+Order of work for a burst: record the inbound messages (the transcript keeps everything, also
+for silenced contacts), handle commands, stay silent for opted-out or human-handled contacts,
+run the graph, re-run it if the contact wrote again before the reply went out (bounded), store
+the drafted reply in the burst's state, send its parts in order remembering each one sent,
+record the outbound message, ack, and only then summarize (the lead never waits for that).
+
+A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff; the
+lead gets one short apology in their language. A retried burst starts the graph from the
+checkpoint its first try started from (a fork), so a half-finished run leaves no trace, and a
+reply that was already drafted is sent, the rest of its parts only, instead of a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from core.logs import mask_phone
+from pipeline import metrics
+from pipeline.buffer import Burst, BurstBuffer, LeaseLost
+from pipeline.commands import parse_command
+from pipeline.convert import MessageConverter, TextConverter
+from pipeline.texts import guess_language, text_for
+
+if TYPE_CHECKING:
+    from langchain_core.messages import HumanMessage
+
+    from integrations.whatsapp.types import InboundMessage
+
+__all__ = ["BurstProcessor", "ContactInfo", "PipelineStore", "ReplySender", "TurnEngine"]
+
+log = logging.getLogger(__name__)
+
+# A chatty lead can delay their own reply by at most this many re-runs.
+MAX_RERUNS = 2
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 300.0
+NO_BASE = "-"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactInfo:
+    channel: str
+    contact: str
+    profile_name: str | None
+
+
+class TurnEngine(Protocol):
+    """The conversation graph as the pipeline uses it (`graph.engine.ConversationEngine`)."""
+
+    async def run_turn(
+        self, thread_id: str, messages: list[HumanMessage], *, contact: Any,
+        base_checkpoint_id: str | None = None,
+    ) -> Any: ...
+
+    async def checkpoint_id(self, thread_id: str) -> str | None: ...
+
+    async def summarize(self, thread_id: str) -> bool: ...
+
+    async def reset(self, thread_id: str) -> None: ...
+
+    async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None: ...
+
+
+class PipelineStore(Protocol):
+    """The transcript and the contact flags (`integrations.leads`)."""
+
+    async def record_inbound(self, message: InboundMessage) -> None: ...
+
+    async def record_outbound(
+        self, *, channel: str, contact: str, text: str, message_ids: list[str]
+    ) -> None: ...
+
+    async def silenced(self, channel: str, contact: str) -> str | None:
+        """`"opted_out"`, `"human"`, or None when the bot may answer."""
+        ...
+
+    async def returned_to_bot(self, channel: str, contact: str) -> bool:
+        """True once when a contact's human stretch ended by idleness since the last call."""
+        ...
+
+    async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
+
+
+class ReplySender(Protocol):
+    """Sends text through a channel (`integrations.whatsapp`)."""
+
+    def split(self, channel: str, text: str) -> list[str]:
+        """The reply as WhatsApp-formatted parts within the channel's length limit."""
+        ...
+
+    async def send_text(self, channel: str, to: str, text: str) -> list[str]:
+        """Send one part; returns the provider's message ids. Raises when it cannot."""
+        ...
+
+    async def typing(self, channel: str, message_id: str) -> None:
+        """Show the last message read and a typing indicator, where the channel can."""
+        ...
+
+
+class BurstProcessor:
+    """Processes leased bursts (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        buffer: BurstBuffer,
+        engine: TurnEngine,
+        sender: ReplySender,
+        store: PipelineStore | None = None,
+        converter: MessageConverter | None = None,
+        max_reruns: int = MAX_RERUNS,
+    ) -> None:
+        self.buffer = buffer
+        self.engine = engine
+        self.sender = sender
+        self.store = store
+        self.converter = converter or TextConverter()
+        self.max_reruns = max_reruns
+
+    async def process(self, burst: Burst) -> None:
+        """Process `burst` to its end: acked when done, released for a retry when it failed."""
+        started = time.perf_counter()
+        metrics.BURST_SIZE.observe(len(burst.messages))
+        first = burst.messages[0]
+        who = mask_phone(burst.thread_id)
+        heartbeat = asyncio.create_task(self._keep_lease(burst))
+        try:
+            outcome = await self._process(burst)
+        except LeaseLost:
+            log.warning("burst %s: lease lost, another worker continues it", who)
+            metrics.BURSTS.labels(outcome="lease_lost").inc()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure: keep the burst, retry later
+            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (burst.attempts - 1))
+            log.error(
+                "burst %s (attempt %d, %d message(s)) failed: %s; retrying in %.0f s",
+                who, burst.attempts, len(burst.messages), exc, delay,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            metrics.BURSTS.labels(outcome="failed").inc()
+            await self._apologize(burst)
+            with contextlib.suppress(Exception):
+                await self.buffer.release(burst, retry_in_seconds=delay)
+            return
+        finally:
+            heartbeat.cancel()
+        elapsed = time.perf_counter() - started
+        metrics.BURSTS.labels(outcome=outcome).inc()
+        metrics.TURN_LATENCY.observe(elapsed)
+        log.info(
+            "turn %s channel=%s messages=%s outcome=%s ms=%.0f",
+            who, first.channel, ",".join(burst.message_ids), outcome, elapsed * 1000,
+        )
+        if outcome == "replied":
+            try:
+                await self.engine.summarize(burst.thread_id)
+            except Exception:  # noqa: BLE001 - the reply is out; a summary can wait a turn
+                log.warning("summarizing %s failed; it is retried on the next turn", who)
+
+    async def _keep_lease(self, burst: Burst) -> None:
+        interval = self.buffer.lease_ms / 3000
+        while True:
+            await asyncio.sleep(interval)
+            if not await self.buffer.extend(burst):
+                return
+
+    async def _process(self, burst: Burst) -> str:
+        state = await self.buffer.get_state(burst)
+        first = burst.messages[0]
+        contact = ContactInfo(first.channel, first.contact, _profile_name(burst.messages))
+        if "reply" not in state:
+            await self._record_inbound(burst.messages)
+            outcome = await self._draft(burst, contact, state)
+            if outcome is not None:
+                await self.buffer.ack(burst)
+                return outcome
+            state = await self.buffer.get_state(burst)
+        await self._send(burst, contact, state)
+        await self.buffer.ack(burst)
+        return "replied"
+
+    async def _draft(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> str | None:
+        """Decide the reply and store it in the burst state; an outcome string when no reply."""
+        thread = burst.thread_id
+        commands = [parse_command(m.text) for m in burst.messages if m.kind == "text"]
+        language = state.get("language") or guess_language(
+            " ".join(m.text or "" for m in burst.messages)
+        )
+        store = self.store
+        silenced = await store.silenced(contact.channel, contact.contact) if store else None
+        if "stop" in commands:
+            if silenced == "opted_out" or store is None:
+                return "silenced_opted_out"  # confirmed once, when they opted out
+            await store.set_opt_out(contact.channel, contact.contact, True)
+            await self.buffer.set_state(burst, "reply", text_for("stopped", language))
+            return None
+        if "start" in commands and store is not None and silenced == "opted_out":
+            await store.set_opt_out(contact.channel, contact.contact, False)
+            silenced = await store.silenced(contact.channel, contact.contact)
+        if silenced is not None:
+            return f"silenced_{silenced}"
+        if store is not None and await store.returned_to_bot(contact.channel, contact.contact):
+            await self.engine.release_to_bot(thread)
+        if "reset" in commands:
+            await self.engine.reset(thread)
+            await self.buffer.set_state(burst, "reply", text_for("reset", language))
+            return None
+        if commands and all(c in ("help", "start") for c in commands):
+            name = "started" if "start" in commands else "help"
+            await self.buffer.set_state(burst, "reply", text_for(name, language))
+            return None
+
+        await self.sender.typing(contact.channel, burst.messages[-1].message_id)
+        base = await self._base_checkpoint(burst, state)
+        fork = burst.attempts > 1
+        reruns = 0
+        while True:
+            if fork:
+                if base is None:
+                    await self.engine.reset(thread)  # the first try began a new conversation
+                result = await self.engine.run_turn(
+                    thread, await self._convert(burst.messages), contact=contact,
+                    base_checkpoint_id=base,
+                )
+            else:
+                result = await self.engine.run_turn(
+                    thread, await self._convert(burst.messages), contact=contact
+                )
+            if reruns >= self.max_reruns or not await self.buffer.has_new(burst):
+                break
+            new = await self.buffer.merge_new(burst)
+            if not new:
+                break
+            reruns += 1
+            fork = True
+            metrics.RERUNS.inc()
+            log.info("burst %s: %d new message(s) during the turn, re-running", mask_phone(thread), len(new))
+            await self._record_inbound(new)
+        if getattr(result, "fallback", False):
+            metrics.FALLBACKS.inc()
+        reply = getattr(result, "reply", None)
+        if not reply:
+            return "silent"
+        lang = getattr(result, "language", None)
+        if lang:
+            await self.buffer.set_state(burst, "language", lang)
+        await self.buffer.set_state(burst, "reply", reply)
+        return None
+
+    async def _base_checkpoint(self, burst: Burst, state: dict[str, str]) -> str | None:
+        if "base" in state:
+            return None if state["base"] == NO_BASE else state["base"]
+        base = await self.engine.checkpoint_id(burst.thread_id)
+        await self.buffer.set_state(burst, "base", base or NO_BASE, only_if_absent=True)
+        return base
+
+    async def _convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
+        return await self.converter.convert(messages)
+
+    async def _send(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> None:
+        reply = state["reply"]
+        parts = self.sender.split(contact.channel, reply)
+        sent_ids: list[str] = []
+        for index, part in enumerate(parts):
+            field = f"sent:{index}"
+            if field in state:
+                sent_ids.extend(filter(None, state[field].split(",")))
+                continue
+            try:
+                ids = await self.sender.send_text(contact.channel, contact.contact, part)
+            except Exception:
+                metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
+                raise
+            sent_ids.extend(ids)
+            await self.buffer.set_state(burst, field, ",".join(ids))
+        if self.store is not None:
+            await self.store.record_outbound(
+                channel=contact.channel, contact=contact.contact, text=reply, message_ids=sent_ids
+            )
+
+    async def _record_inbound(self, messages: list[InboundMessage]) -> None:
+        if self.store is not None:
+            for message in messages:
+                await self.store.record_inbound(message)
+
+    async def _apologize(self, burst: Burst) -> None:
+        """Tell the lead once per burst that we could not answer; never raises."""
+        try:
+            if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
+                return
+            first = burst.messages[0]
+            language = guess_language(" ".join(m.text or "" for m in burst.messages))
+            await self.sender.send_text(first.channel, first.contact, text_for("apology", language))
+        except Exception:  # noqa: BLE001 - the provider may be what failed
+            log.warning("could not send the apology to %s", mask_phone(burst.thread_id))
+
+
+def _profile_name(messages: list[InboundMessage]) -> str | None:
+    return next((m.profile_name for m in reversed(messages) if m.profile_name), None)

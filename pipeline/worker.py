@@ -1,0 +1,125 @@
+"""Workers: claim due bursts and process them, in the web process or as `make worker`.
+
+Each worker runs `concurrency` loops. A loop claims the first due burst no other worker holds
+(one contact is never processed twice at once, and its bursts go in order), or sleeps until the
+next one is due, at most `poll_max` seconds, since another process may buffer an earlier one. In
+the web process the webhook wakes the loops at once. Nothing here can crash a loop: an error in
+Redis itself is logged and retried after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+
+from pipeline import metrics
+from pipeline.buffer import Burst, BurstBuffer
+from pipeline.processor import BurstProcessor
+
+__all__ = ["WorkerPool", "main"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """`concurrency` claim-and-process loops over one buffer."""
+
+    def __init__(
+        self,
+        buffer: BurstBuffer,
+        processor: BurstProcessor,
+        *,
+        concurrency: int = 8,
+        poll_max: float = 0.25,
+    ) -> None:
+        self.buffer = buffer
+        self.processor = processor
+        self.concurrency = concurrency
+        self.poll_max = poll_max
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def wake(self) -> None:
+        """A message was buffered in this process: look again now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(i)) for i in range(self.concurrency)]
+
+    async def stop(self) -> None:
+        """Stop claiming; bursts being processed are cancelled and their leases expire, so
+        another worker takes them again (nothing is lost)."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def run_once(self) -> Burst | None:
+        """Claim and process one due burst, if any (tests drive workers with this)."""
+        claimed = await self.buffer.claim()
+        if isinstance(claimed, Burst):
+            await self.processor.process(claimed)
+            return claimed
+        return None
+
+    async def _loop(self, index: int) -> None:
+        while not self._stopping:
+            try:
+                claimed = await self.buffer.claim()
+            except Exception as exc:  # noqa: BLE001 - Redis down: wait and try again
+                log.error("worker %d cannot claim: %s; retrying in 1 s", index, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if isinstance(claimed, Burst):
+                metrics.QUEUE_LAG.observe(0.0 if claimed.attempts > 1 else _lag(claimed))
+                await self.processor.process(claimed)
+                continue
+            wait = self.poll_max if claimed is None else min(self.poll_max, max(claimed, 0.005))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+
+def _lag(burst: Burst) -> float:
+    last = max(m.timestamp.timestamp() for m in burst.messages)
+    return max(0.0, time.time() - last)
+
+
+async def _serve() -> int:
+    from core.config import SettingsError, get_settings
+    from core.logs import configure_logging
+    from core.resources import open_resources
+    from pipeline.wiring import build_pipeline
+
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
+        return 2
+    configure_logging(settings.LOG_LEVEL)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_resources(settings) as resources, build_pipeline(resources) as pipeline:
+        pipeline.workers.start()
+        log.info("worker process running %d loops", pipeline.workers.concurrency)
+        await stop.wait()
+        await pipeline.workers.stop()
+    return 0
+
+
+def main() -> int:
+    return asyncio.run(_serve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

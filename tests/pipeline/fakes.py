@@ -1,0 +1,128 @@
+"""Stand-ins for the graph engine, the channels and the store, to test the pipeline's own rules.
+
+End-to-end tests with the real graph and channels live in tests/test_webhooks_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from integrations.whatsapp.types import InboundMessage
+
+_ids = itertools.count(1)
+
+
+def message(text: str, *, contact: str = "+34600111222", channel: str = "meta", mid: str | None = None) -> InboundMessage:
+    return InboundMessage(
+        channel=channel,  # type: ignore[arg-type]
+        contact=contact,
+        message_id=mid or f"wamid.{next(_ids)}",
+        timestamp=datetime.now(UTC),
+        kind="text",
+        text=text,
+        profile_name="Ana",
+    )
+
+
+@dataclass
+class Result:
+    reply: str | None
+    fallback: bool = False
+    language: str | None = None
+
+
+@dataclass
+class FakeEngine:
+    """Answers "got: <texts>"; `gate` holds a run until released; `fail` raises."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    fail: int = 0
+    checkpoint: str | None = "cp-0"
+    resets: list[str] = field(default_factory=list)
+    summaries: int = 0
+
+    async def run_turn(self, thread_id: str, messages: list[Any], *, contact: Any, base_checkpoint_id: str | None = None) -> Result:
+        texts = [m.content for m in messages]
+        self.runs.append({"thread": thread_id, "texts": texts, "base": base_checkpoint_id})
+        self.started.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("postgres is down")
+        return Result(reply="got: " + " | ".join(texts))
+
+    async def checkpoint_id(self, thread_id: str) -> str | None:
+        return self.checkpoint
+
+    async def summarize(self, thread_id: str) -> bool:
+        self.summaries += 1
+        return True
+
+    async def reset(self, thread_id: str) -> None:
+        self.resets.append(thread_id)
+
+    async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
+        return None
+
+
+@dataclass
+class FakeSender:
+    """Records parts sent; `fail` makes the next sends raise; `limit` splits naively."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+    fail: int = 0
+    limit: int = 4096
+    typing_calls: int = 0
+    block_after: int | None = None
+    blocked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def split(self, channel: str, text: str) -> list[str]:
+        return [text[i : i + self.limit] for i in range(0, len(text), self.limit)] or [""]
+
+    async def send_text(self, channel: str, to: str, text: str) -> list[str]:
+        if self.block_after is not None and len(self.sent) >= self.block_after:
+            self.blocked.set()
+            await asyncio.Event().wait()  # hang, as a dying worker would
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("provider 503")
+        self.sent.append((channel, to, text))
+        return [f"out.{len(self.sent)}"]
+
+    async def typing(self, channel: str, message_id: str) -> None:
+        self.typing_calls += 1
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for _, _, text in self.sent]
+
+
+@dataclass
+class FakeStore:
+    inbound: list[str] = field(default_factory=list)
+    outbound: list[str] = field(default_factory=list)
+    opted_out: bool = False
+    human: bool = False
+
+    async def record_inbound(self, message: InboundMessage) -> None:
+        self.inbound.append(message.message_id)
+
+    async def record_outbound(self, *, channel: str, contact: str, text: str, message_ids: list[str]) -> None:
+        self.outbound.append(text)
+
+    async def silenced(self, channel: str, contact: str) -> str | None:
+        if self.opted_out:
+            return "opted_out"
+        return "human" if self.human else None
+
+    async def returned_to_bot(self, channel: str, contact: str) -> bool:
+        return False
+
+    async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None:
+        self.opted_out = opted_out

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+
+from pipeline.buffer import Burst, BurstBuffer
+from pipeline.processor import BurstProcessor
+from pipeline.worker import WorkerPool
+from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
+
+
+def _setup(redis: aioredis.Redis, *, lease_ms: int = 60_000, **kwargs: object) -> tuple[BurstBuffer, FakeEngine, FakeSender, FakeStore, BurstProcessor]:
+    buffer = BurstBuffer(redis, quiet_ms=0, max_wait_ms=0, lease_ms=lease_ms)
+    engine, sender, store = FakeEngine(), FakeSender(), FakeStore()
+    processor = BurstProcessor(buffer=buffer, engine=engine, sender=sender, store=store, **kwargs)  # type: ignore[arg-type]
+    return buffer, engine, sender, store, processor
+
+
+async def _claim(buffer: BurstBuffer) -> Burst:
+    for _ in range(250):
+        claimed = await buffer.claim()
+        if isinstance(claimed, Burst):
+            return claimed
+        await asyncio.sleep(0.02)
+    raise AssertionError("no burst became due")
+
+
+async def test_a_burst_gets_one_reply_then_summary(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, store, processor = _setup(redis)
+    await buffer.add(message("hola"))
+    await buffer.add(message("quiero precios"))
+    await processor.process(await _claim(buffer))
+    assert sender.texts == ["got: hola | quiero precios"]
+    assert len(engine.runs) == 1 and engine.summaries == 1
+    assert len(store.inbound) == 2 and store.outbound == ["got: hola | quiero precios"]
+    assert sender.typing_calls == 1
+    assert await buffer.claim() is None  # acked, nothing left
+
+
+async def test_a_message_during_the_model_call_is_merged_into_one_reply(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    engine.gate = asyncio.Event()
+    await buffer.add(message("I need 20 licences"))
+    task = asyncio.create_task(processor.process(await _claim(buffer)))
+    await engine.started.wait()
+    await buffer.add(message("for next month"))
+    engine.gate.set()
+    await task
+    assert sender.texts == ["got: I need 20 licences | for next month"]
+    assert len(engine.runs) == 2
+    assert engine.runs[1]["base"] == "cp-0"  # the stale run is discarded: re-run from the start
+    assert await buffer.claim() is None
+
+
+async def test_re_runs_are_bounded_for_a_chatty_lead(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis, max_reruns=2)
+    await buffer.add(message("m0"))
+    burst = await _claim(buffer)
+    original = engine.run_turn
+    count = 0
+
+    async def chatty(*args: object, **kwargs: object) -> object:
+        nonlocal count
+        count += 1
+        await buffer.add(message(f"more {count}"))
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    engine.run_turn = chatty  # type: ignore[method-assign]
+    await processor.process(burst)
+    assert len(sender.texts) == 1  # the reply went out despite the stream of messages
+    assert count == 3
+    nxt = await _claim(buffer)  # the message of the last run forms the next burst
+    assert [m.text for m in nxt.messages] == ["more 3"]
+
+
+async def test_a_message_while_the_reply_is_sent_forms_the_next_burst(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    await buffer.add(message("first"))
+    original = sender.send_text
+
+    async def send_and_receive(channel: str, to: str, text: str) -> list[str]:
+        await buffer.add(message("second"))
+        return await original(channel, to, text)
+
+    sender.send_text = send_and_receive  # type: ignore[method-assign]
+    await processor.process(await _claim(buffer))
+    sender.send_text = original  # type: ignore[method-assign]
+    await processor.process(await _claim(buffer))
+    assert sender.texts == ["got: first", "got: second"]
+
+
+async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis, lease_ms=300)
+    sender.limit = 10  # a reply in several parts
+    sender.block_after = 1  # the worker dies after sending the first part
+    await buffer.add(message("please send me the full price list"))
+    dying = asyncio.create_task(processor.process(await _claim(buffer)))
+    await sender.blocked.wait()
+    dying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dying
+    sender.block_after = None
+    retry = await _claim(buffer)  # due again once the dead worker's lease expired
+    assert retry.attempts == 2
+    await processor.process(retry)
+    reply = "got: please send me the full price list"
+    assert "".join(sender.texts) == reply  # every part once, in order, none repeated
+    assert len(engine.runs) == 1  # the drafted reply was reused, not drafted again
+
+
+async def test_a_crash_before_the_reply_re_runs_from_the_first_checkpoint(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis, lease_ms=300)
+    engine.gate = asyncio.Event()
+    await buffer.add(message("hello"))
+    dying = asyncio.create_task(processor.process(await _claim(buffer)))
+    await engine.started.wait()
+    dying.cancel()
+    engine.checkpoint = "cp-after-half-run"  # the dead run may have written a checkpoint
+    engine.gate.set()
+    retry = await _claim(buffer)
+    await processor.process(retry)
+    assert engine.runs[-1]["base"] == "cp-0"
+    assert sender.texts == ["got: hello"]
+
+
+async def test_a_failure_apologizes_once_and_retries_later(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    engine.fail = 2
+    await buffer.add(message("hola, necesito una cotización"))
+    await processor.process(await _claim(buffer))
+    assert sender.texts == ["Lo sentimos, no pudimos procesar tu solicitud. Por favor, inténtalo más tarde."]
+    # Retried with backoff (2 s, then 4 s): make it due now instead of waiting.
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert len(sender.texts) == 1  # still failing: no second apology
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert sender.texts[-1] == "got: hola, necesito una cotización"
+    assert await buffer.claim() is None
+
+
+async def test_a_send_failure_keeps_the_burst(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    sender.fail = 2  # the reply and the apology both fail
+    await buffer.add(message("hello"))
+    await processor.process(await _claim(buffer))
+    assert sender.texts == []
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert sender.texts == ["got: hello"]
+    assert len(engine.runs) == 1
+
+
+async def test_opt_out_is_confirmed_once_then_silence_until_start(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, store, processor = _setup(redis)
+    workers = WorkerPool(buffer, processor)
+    for text in ["STOP", "hello?", "stop"]:
+        await buffer.add(message(text))
+        await workers.run_once()
+    assert sender.texts == [
+        "You won't receive more messages from us. Send /start if you change your mind."
+    ]
+    assert engine.runs == []
+    assert len(store.inbound) == 3  # still recorded
+    await buffer.add(message("/start"))
+    await workers.run_once()
+    assert store.opted_out is False
+    assert sender.texts[-1] == "Welcome back! How can I help you?"
+
+
+async def test_human_mode_keeps_the_bot_silent(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, store, processor = _setup(redis)
+    store.human = True
+    await buffer.add(message("are you there?"))
+    await WorkerPool(buffer, processor).run_once()
+    assert sender.texts == [] and engine.runs == []
+    assert len(store.inbound) == 1
+
+
+async def test_reset_and_help_commands(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    workers = WorkerPool(buffer, processor)
+    await buffer.add(message("/reset"))
+    await workers.run_once()
+    await buffer.add(message("/ayuda"))
+    await workers.run_once()
+    assert engine.resets == ["meta:+34600111222"]
+    assert sender.texts[0] == "Done, we're starting over. How can I help you?"
+    assert sender.texts[1].startswith("I'm the sales assistant.")
+    assert engine.runs == []
+
+
+async def test_worker_pool_processes_in_the_background(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    workers = WorkerPool(buffer, processor, concurrency=2, poll_max=0.05)
+    workers.start()
+    try:
+        for contact in ("+34600000001", "+34600000002", "+34600000003"):
+            await buffer.add(message("hi", contact=contact))
+        workers.wake()
+        for _ in range(200):
+            if len(sender.sent) == 3:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await workers.stop()
+    assert sorted(to for _, to, _ in sender.sent) == ["+34600000001", "+34600000002", "+34600000003"]
