@@ -60,8 +60,12 @@ def main() -> int:
     import uvicorn
 
     uvicorn.run(
-        create_app(settings), host=settings.HOST, port=settings.PORT, log_level="info",
-        proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+        create_app(settings),
+        host=settings.HOST,
+        port=settings.PORT,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
     )
     return 0
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -147,7 +147,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Madrid") from exc
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Madrid"
+            ) from exc
         return value
 
     @field_validator("BUSINESS_DAYS", mode="before")
@@ -158,8 +160,13 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "ADMIN_TOKEN", "OPENAI_API_KEY", "TWILIO_AUTH_TOKEN", "META_APP_SECRET",
-        "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "SMTP_PASSWORD",
+        "ADMIN_TOKEN",
+        "OPENAI_API_KEY",
+        "TWILIO_AUTH_TOKEN",
+        "META_APP_SECRET",
+        "META_VERIFY_TOKEN",
+        "META_ACCESS_TOKEN",
+        "SMTP_PASSWORD",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -186,7 +193,9 @@ class Settings(BaseSettings):
 
     @property
     def twilio_configured(self) -> bool:
-        return bool(self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and self.TWILIO_WHATSAPP_NUMBER)
+        return bool(
+            self.TWILIO_ACCOUNT_SID and self.TWILIO_AUTH_TOKEN and self.TWILIO_WHATSAPP_NUMBER
+        )
 
     @property
     def meta_configured(self) -> bool:

@@ -59,7 +59,7 @@ class Migration:
 
 
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """The migration files of `directory`, in version order; refuses misnamed and duplicate files."""
+    """The migration files of `directory` in version order; refuses misnamed and duplicate files."""
     migrations: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.match(path.name)
@@ -70,7 +70,8 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         version = int(match.group(1))
         if version in migrations:
             raise MigrationError(
-                f"{path.name}: version {version} is used twice; give the newer file the next number."
+                f"{path.name}: version {version} is used twice; give the newer file the next "
+                "number."
             )
         migrations[version] = Migration(version=version, name=match.group(2), sql=path.read_text())
     return [migrations[version] for version in sorted(migrations)]

@@ -44,7 +44,8 @@ DEDUP_TTL_SECONDS = 8 * 24 * 3600
 RETENTION_MS = 7 * 24 * 3600 * 1000
 
 ADD = """
--- KEYS: seen, msgs, state, lease, due ; ARGV: thread, message, now, quiet, max_wait, dedup_ttl, retention
+-- KEYS: seen, msgs, state, lease, due
+-- ARGV: thread, message, now, quiet, max_wait, dedup_ttl, retention
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) == false then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
@@ -73,7 +74,8 @@ for _, thread in ipairs(due) do
   else
     redis.call('SET', p .. 'lease', ARGV[3], 'PX', lease_ms)
     redis.call('ZADD', KEYS[1], now + lease_ms, thread)
-    -- A reply already going out answers exactly its own messages: newer ones wait for the next burst.
+    -- A reply already going out answers exactly its own messages: newer ones wait for the
+    -- next burst.
     if redis.call('HEXISTS', p .. 'state', 'reply') == 0 then
       local pending = redis.call('LRANGE', p .. 'msgs', 0, -1)
       for _, m in ipairs(pending) do redis.call('RPUSH', p .. 'inflight', m) end
@@ -121,7 +123,8 @@ if redis.call('LLEN', KEYS[2]) > 0 then
   first = tonumber(first or now)
   last = tonumber(last or now)
   redis.call('HSET', KEYS[4], 'first', first, 'last', last)
-  redis.call('ZADD', KEYS[5], math.min(last + tonumber(ARGV[3]), first + tonumber(ARGV[4])), ARGV[2])
+  local due = math.min(last + tonumber(ARGV[3]), first + tonumber(ARGV[4]))
+  redis.call('ZADD', KEYS[5], due, ARGV[2])
 else
   redis.call('ZREM', KEYS[5], ARGV[2])
 end
@@ -205,10 +208,21 @@ class BurstBuffer:
         seen = f"wa:seen:{message.channel}:{message.message_id}"
         thread = message.thread_id
         result = await self._add(
-            keys=[seen, _key(thread, "msgs"), _key(thread, "state"), _key(thread, "lease"), DUE_KEY],
+            keys=[
+                seen,
+                _key(thread, "msgs"),
+                _key(thread, "state"),
+                _key(thread, "lease"),
+                DUE_KEY,
+            ],
             args=[
-                thread, message.to_json(), _now_ms(), self.quiet_ms, self.max_wait_ms,
-                DEDUP_TTL_SECONDS, RETENTION_MS,
+                thread,
+                message.to_json(),
+                _now_ms(),
+                self.quiet_ms,
+                self.max_wait_ms,
+                DEDUP_TTL_SECONDS,
+                RETENTION_MS,
             ],
         )
         return int(result) >= 0
@@ -219,7 +233,9 @@ class BurstBuffer:
         (0 when the due ones are all held by other workers), or None when nothing is buffered."""
         token = uuid.uuid4().hex
         now = _now_ms()
-        result = await self._claim(keys=[DUE_KEY], args=[now, self.lease_ms, token, PREFIX, scan, RETENTION_MS])
+        result = await self._claim(
+            keys=[DUE_KEY], args=[now, self.lease_ms, token, PREFIX, scan, RETENTION_MS]
+        )
         if not result:
             return None
         thread = result[0].decode() if isinstance(result[0], bytes) else result[0]
@@ -232,7 +248,12 @@ class BurstBuffer:
         """Fold messages that arrived since the claim into `burst`; returns the new ones."""
         thread = burst.thread_id
         moved = await self._merge(
-            keys=[_key(thread, "lease"), _key(thread, "msgs"), _key(thread, "inflight"), _key(thread, "state")],
+            keys=[
+                _key(thread, "lease"),
+                _key(thread, "msgs"),
+                _key(thread, "inflight"),
+                _key(thread, "state"),
+            ],
             args=[burst.token],
         )
         if int(moved) <= 0:
@@ -251,8 +272,11 @@ class BurstBuffer:
         thread = burst.thread_id
         result = await self._ack(
             keys=[
-                _key(thread, "lease"), _key(thread, "msgs"), _key(thread, "inflight"),
-                _key(thread, "state"), DUE_KEY,
+                _key(thread, "lease"),
+                _key(thread, "msgs"),
+                _key(thread, "inflight"),
+                _key(thread, "state"),
+                DUE_KEY,
             ],
             args=[burst.token, thread, self.quiet_ms, self.max_wait_ms, _now_ms()],
         )
@@ -283,14 +307,18 @@ class BurstBuffer:
         raw = await self.redis.hgetall(_key(burst.thread_id, "state"))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    async def set_state(self, burst: Burst, field: str, value: str, *, only_if_absent: bool = False) -> bool:
+    async def set_state(
+        self, burst: Burst, field: str, value: str, *, only_if_absent: bool = False
+    ) -> bool:
         """Set a field of the burst's state under its lease; False if absent-only and present."""
         result = await self._state_set(
             keys=[_key(burst.thread_id, "lease"), _key(burst.thread_id, "state")],
             args=[burst.token, field, value, "1" if only_if_absent else "0"],
         )
         if int(result) < 0:
-            raise LeaseLost(f"the lease on {burst.thread_id} was lost; another worker has the burst")
+            raise LeaseLost(
+                f"the lease on {burst.thread_id} was lost; another worker has the burst"
+            )
         return bool(result)
 
 

@@ -10,11 +10,19 @@ Command = Literal["help", "reset", "human", "stop", "start"]
 
 # WhatsApp's opt-out words as people type them, besides the slash commands.
 _WORDS: dict[str, Command] = {
-    "/help": "help", "/ayuda": "help", "/ajuda": "help",
+    "/help": "help",
+    "/ayuda": "help",
+    "/ajuda": "help",
     "/reset": "reset",
-    "/human": "human", "/humano": "human",
-    "/stop": "stop", "stop": "stop", "baja": "stop", "parar": "stop", "unsubscribe": "stop",
-    "/start": "start", "start": "start",
+    "/human": "human",
+    "/humano": "human",
+    "/stop": "stop",
+    "stop": "stop",
+    "baja": "stop",
+    "parar": "stop",
+    "unsubscribe": "stop",
+    "/start": "start",
+    "start": "start",
 }
 
 

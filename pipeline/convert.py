@@ -32,7 +32,9 @@ def describe(message: InboundMessage) -> str:
     if message.kind == "location" and message.location is not None:
         loc = message.location
         label = ", ".join(part for part in (loc.name, loc.address) if part)
-        text = f"[location: {loc.latitude:.6f}, {loc.longitude:.6f}" + (f" {label}]" if label else "]")
+        text = f"[location: {loc.latitude:.6f}, {loc.longitude:.6f}" + (
+            f" {label}]" if label else "]"
+        )
         return text
     if message.kind in ("text", "interactive", "button"):
         return message.text or ""

@@ -5,8 +5,15 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 __all__ = [
-    "ACK_LATENCY", "BURST_SIZE", "BURSTS", "FALLBACKS", "OUTBOUND_FAILURES", "QUEUE_LAG",
-    "RERUNS", "TURN_LATENCY", "WEBHOOKS",
+    "ACK_LATENCY",
+    "BURST_SIZE",
+    "BURSTS",
+    "FALLBACKS",
+    "OUTBOUND_FAILURES",
+    "QUEUE_LAG",
+    "RERUNS",
+    "TURN_LATENCY",
+    "WEBHOOKS",
 ]
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -23,7 +30,8 @@ BURST_SIZE = Histogram(
     "wa_burst_messages", "Messages per processed burst.", buckets=(1, 2, 3, 4, 5, 8, 13, 21)
 )
 TURN_LATENCY = Histogram(
-    "wa_turn_seconds", "From claiming a burst to its reply accepted by the provider.",
+    "wa_turn_seconds",
+    "From claiming a burst to its reply accepted by the provider.",
     buckets=_SLOW,
 )
 QUEUE_LAG = Histogram(

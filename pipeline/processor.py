@@ -55,7 +55,11 @@ class TurnEngine(Protocol):
     """The conversation graph as the pipeline uses it (`graph.engine.ConversationEngine`)."""
 
     async def run_turn(
-        self, thread_id: str, messages: list[HumanMessage], *, contact: Any,
+        self,
+        thread_id: str,
+        messages: list[HumanMessage],
+        *,
+        contact: Any,
         base_checkpoint_id: str | None = None,
     ) -> Any: ...
 
@@ -141,7 +145,11 @@ class BurstProcessor:
             delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (burst.attempts - 1))
             log.error(
                 "burst %s (attempt %d, %d message(s)) failed: %s; retrying in %.0f s",
-                who, burst.attempts, len(burst.messages), exc, delay,
+                who,
+                burst.attempts,
+                len(burst.messages),
+                exc,
+                delay,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
             metrics.BURSTS.labels(outcome="failed").inc()
@@ -156,7 +164,11 @@ class BurstProcessor:
         metrics.TURN_LATENCY.observe(elapsed)
         log.info(
             "turn %s channel=%s messages=%s outcome=%s ms=%.0f",
-            who, first.channel, ",".join(burst.message_ids), outcome, elapsed * 1000,
+            who,
+            first.channel,
+            ",".join(burst.message_ids),
+            outcome,
+            elapsed * 1000,
         )
         if outcome == "replied":
             try:
@@ -226,7 +238,9 @@ class BurstProcessor:
                 if base is None:
                     await self.engine.reset(thread)  # the first try began a new conversation
                 result = await self.engine.run_turn(
-                    thread, await self._convert(burst.messages), contact=contact,
+                    thread,
+                    await self._convert(burst.messages),
+                    contact=contact,
                     base_checkpoint_id=base,
                 )
             else:
@@ -241,7 +255,11 @@ class BurstProcessor:
             reruns += 1
             fork = True
             metrics.RERUNS.inc()
-            log.info("burst %s: %d new message(s) during the turn, re-running", mask_phone(thread), len(new))
+            log.info(
+                "burst %s: %d new message(s) during the turn, re-running",
+                mask_phone(thread),
+                len(new),
+            )
             await self._record_inbound(new)
         if getattr(result, "fallback", False):
             metrics.FALLBACKS.inc()

@@ -43,11 +43,13 @@ TEXTS: dict[str, dict[str, str]] = {
 _HINTS = {
     "es": re.compile(
         r"\b(hola|gracias|quiero|necesito|buenas|buenos|por favor|cu[aá]nto|precio|baja|"
-        r"empresa|usted|ustedes|qu[eé]|s[ií])\b", re.IGNORECASE
+        r"empresa|usted|ustedes|qu[eé]|s[ií])\b",
+        re.IGNORECASE,
     ),
     "pt": re.compile(
         r"\b(ol[aá]|obrigad[oa]|quero|preciso|bom dia|boa tarde|por favor|quanto|pre[cç]o|"
-        r"parar|empresa|voc[eê]|n[aã]o|sim)\b", re.IGNORECASE
+        r"parar|empresa|voc[eê]|n[aã]o|sim)\b",
+        re.IGNORECASE,
     ),
 }
 

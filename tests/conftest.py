@@ -99,9 +99,7 @@ def llm(llm_server: ScriptedLLM) -> Iterator[ScriptedLLM]:
 
 
 @pytest.fixture
-def make_settings(
-    redis_url: str, database_url: str, tmp_path: Any
-) -> Any:
+def make_settings(redis_url: str, database_url: str, tmp_path: Any) -> Any:
     """Build `Settings` for this test's servers and data dir; keyword arguments override fields."""
 
     def build(**overrides: Any) -> Settings:
@@ -132,7 +130,9 @@ def app_client(db_settings: dict[str, str], redis: aioredis.Redis) -> Any:
         app = create_app(settings, db_server_settings=db_settings)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
                 yield app, client
 
     return run

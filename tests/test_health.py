@@ -51,9 +51,15 @@ async def test_readyz_answers_503_naming_a_dead_dependency(
     url = redis_url if dependency == "redis" else database_url
     host, port = _host_port(url, 6379 if dependency == "redis" else 5432)
     async with TcpProxy(host, port) as proxy:
-        proxied = urlsplit(url)._replace(netloc=urlsplit(url).netloc.replace(
-            f"{host}:{port}" if urlsplit(url).port else host, f"127.0.0.1:{proxy.port}"
-        )).geturl()
+        proxied = (
+            urlsplit(url)
+            ._replace(
+                netloc=urlsplit(url).netloc.replace(
+                    f"{host}:{port}" if urlsplit(url).port else host, f"127.0.0.1:{proxy.port}"
+                )
+            )
+            .geturl()
+        )
         key = "REDIS_URL" if dependency == "redis" else "DATABASE_URL"
         async with app_client(make_settings(**{key: proxied})) as (_, client):
             assert (await client.get("/readyz")).status_code == 200

@@ -23,7 +23,9 @@ async def _tables(conn: asyncpg.Connection) -> set[str]:
     return {row["table_name"] for row in rows}
 
 
-async def test_applies_in_numeric_order_and_records_each(pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_applies_in_numeric_order_and_records_each(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     directory = _write(
         tmp_path,
         {
@@ -36,12 +38,16 @@ async def test_applies_in_numeric_order_and_records_each(pool: asyncpg.Pool, tmp
         assert await apply_migrations(conn, directory) == [1, 2, 10]
         rows = await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
         assert [(r["version"], r["name"]) for r in rows] == [
-            (1, "people"), (2, "add_email"), (10, "index")
+            (1, "people"),
+            (2, "add_email"),
+            (10, "index"),
         ]
         assert {"people", "schema_migrations"} <= await _tables(conn)
 
 
-async def test_second_run_applies_nothing_and_new_files_later(pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_second_run_applies_nothing_and_new_files_later(
+    pool: asyncpg.Pool, tmp_path: Path
+) -> None:
     directory = _write(tmp_path, {"0001_people.sql": "CREATE TABLE people (id int);"})
     async with pool.acquire() as conn:
         assert await apply_migrations(conn, directory) == [1]

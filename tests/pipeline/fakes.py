@@ -15,7 +15,9 @@ from integrations.whatsapp.types import InboundMessage
 _ids = itertools.count(1)
 
 
-def message(text: str, *, contact: str = "+34600111222", channel: str = "meta", mid: str | None = None) -> InboundMessage:
+def message(
+    text: str, *, contact: str = "+34600111222", channel: str = "meta", mid: str | None = None
+) -> InboundMessage:
     return InboundMessage(
         channel=channel,  # type: ignore[arg-type]
         contact=contact,
@@ -46,7 +48,14 @@ class FakeEngine:
     resets: list[str] = field(default_factory=list)
     summaries: int = 0
 
-    async def run_turn(self, thread_id: str, messages: list[Any], *, contact: Any, base_checkpoint_id: str | None = None) -> Result:
+    async def run_turn(
+        self,
+        thread_id: str,
+        messages: list[Any],
+        *,
+        contact: Any,
+        base_checkpoint_id: str | None = None,
+    ) -> Result:
         texts = [m.content for m in messages]
         self.runs.append({"thread": thread_id, "texts": texts, "base": base_checkpoint_id})
         self.started.set()
@@ -113,7 +122,9 @@ class FakeStore:
     async def record_inbound(self, message: InboundMessage) -> None:
         self.inbound.append(message.message_id)
 
-    async def record_outbound(self, *, channel: str, contact: str, text: str, message_ids: list[str]) -> None:
+    async def record_outbound(
+        self, *, channel: str, contact: str, text: str, message_ids: list[str]
+    ) -> None:
         self.outbound.append(text)
 
     async def silenced(self, channel: str, contact: str) -> str | None:

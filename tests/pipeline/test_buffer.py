@@ -8,7 +8,9 @@ from pipeline.buffer import Burst, BurstBuffer
 from tests.pipeline.fakes import message
 
 
-def _buffer(redis: aioredis.Redis, *, quiet_ms: int = 150, max_wait_ms: int = 1000, lease_ms: int = 60_000) -> BurstBuffer:
+def _buffer(
+    redis: aioredis.Redis, *, quiet_ms: int = 150, max_wait_ms: int = 1000, lease_ms: int = 60_000
+) -> BurstBuffer:
     return BurstBuffer(redis, quiet_ms=quiet_ms, max_wait_ms=max_wait_ms, lease_ms=lease_ms)
 
 
@@ -23,7 +25,9 @@ async def _claim_when_due(buffer: BurstBuffer, timeout: float = 5.0) -> Burst:
     raise AssertionError("no burst became due")
 
 
-async def test_five_messages_in_the_quiet_gap_make_one_burst_in_order(redis: aioredis.Redis) -> None:
+async def test_five_messages_in_the_quiet_gap_make_one_burst_in_order(
+    redis: aioredis.Redis,
+) -> None:
     buffer = _buffer(redis)
     sent = [message(f"part {i}") for i in range(5)]
     for m in sent:
@@ -98,7 +102,9 @@ async def test_an_expired_lease_gives_the_burst_to_another_worker(redis: aioredi
     assert await buffer.claim() is None
 
 
-async def test_merge_takes_new_messages_unless_the_reply_is_going_out(redis: aioredis.Redis) -> None:
+async def test_merge_takes_new_messages_unless_the_reply_is_going_out(
+    redis: aioredis.Redis,
+) -> None:
     buffer = _buffer(redis, quiet_ms=0, max_wait_ms=0)
     await buffer.add(message("a"))
     burst = await _claim_when_due(buffer)

@@ -11,7 +11,9 @@ from pipeline.worker import WorkerPool
 from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
 
 
-def _setup(redis: aioredis.Redis, *, lease_ms: int = 60_000, **kwargs: object) -> tuple[BurstBuffer, FakeEngine, FakeSender, FakeStore, BurstProcessor]:
+def _setup(
+    redis: aioredis.Redis, *, lease_ms: int = 60_000, **kwargs: object
+) -> tuple[BurstBuffer, FakeEngine, FakeSender, FakeStore, BurstProcessor]:
     buffer = BurstBuffer(redis, quiet_ms=0, max_wait_ms=0, lease_ms=lease_ms)
     engine, sender, store = FakeEngine(), FakeSender(), FakeStore()
     processor = BurstProcessor(buffer=buffer, engine=engine, sender=sender, store=store, **kwargs)  # type: ignore[arg-type]
@@ -39,7 +41,9 @@ async def test_a_burst_gets_one_reply_then_summary(redis: aioredis.Redis) -> Non
     assert await buffer.claim() is None  # acked, nothing left
 
 
-async def test_a_message_during_the_model_call_is_merged_into_one_reply(redis: aioredis.Redis) -> None:
+async def test_a_message_during_the_model_call_is_merged_into_one_reply(
+    redis: aioredis.Redis,
+) -> None:
     buffer, engine, sender, _, processor = _setup(redis)
     engine.gate = asyncio.Event()
     await buffer.add(message("I need 20 licences"))
@@ -75,7 +79,9 @@ async def test_re_runs_are_bounded_for_a_chatty_lead(redis: aioredis.Redis) -> N
     assert [m.text for m in nxt.messages] == ["more 3"]
 
 
-async def test_a_message_while_the_reply_is_sent_forms_the_next_burst(redis: aioredis.Redis) -> None:
+async def test_a_message_while_the_reply_is_sent_forms_the_next_burst(
+    redis: aioredis.Redis,
+) -> None:
     buffer, engine, sender, _, processor = _setup(redis)
     await buffer.add(message("first"))
     original = sender.send_text
@@ -91,7 +97,9 @@ async def test_a_message_while_the_reply_is_sent_forms_the_next_burst(redis: aio
     assert sender.texts == ["got: first", "got: second"]
 
 
-async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(redis: aioredis.Redis) -> None:
+async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(
+    redis: aioredis.Redis,
+) -> None:
     buffer, engine, sender, _, processor = _setup(redis, lease_ms=300)
     sender.limit = 10  # a reply in several parts
     sender.block_after = 1  # the worker dies after sending the first part
@@ -110,7 +118,9 @@ async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(redis
     assert len(engine.runs) == 1  # the drafted reply was reused, not drafted again
 
 
-async def test_a_crash_before_the_reply_re_runs_from_the_first_checkpoint(redis: aioredis.Redis) -> None:
+async def test_a_crash_before_the_reply_re_runs_from_the_first_checkpoint(
+    redis: aioredis.Redis,
+) -> None:
     buffer, engine, sender, _, processor = _setup(redis, lease_ms=300)
     engine.gate = asyncio.Event()
     await buffer.add(message("hello"))
@@ -130,7 +140,9 @@ async def test_a_failure_apologizes_once_and_retries_later(redis: aioredis.Redis
     engine.fail = 2
     await buffer.add(message("hola, necesito una cotización"))
     await processor.process(await _claim(buffer))
-    assert sender.texts == ["Lo sentimos, no pudimos procesar tu solicitud. Por favor, inténtalo más tarde."]
+    assert sender.texts == [
+        "Lo sentimos, no pudimos procesar tu solicitud. Por favor, inténtalo más tarde."
+    ]
     # Retried with backoff (2 s, then 4 s): make it due now instead of waiting.
     await redis.zadd("wa:due", {"meta:+34600111222": 0})
     await processor.process(await _claim(buffer))
@@ -206,4 +218,8 @@ async def test_worker_pool_processes_in_the_background(redis: aioredis.Redis) ->
             await asyncio.sleep(0.02)
     finally:
         await workers.stop()
-    assert sorted(to for _, to, _ in sender.sent) == ["+34600000001", "+34600000002", "+34600000003"]
+    assert sorted(to for _, to, _ in sender.sent) == [
+        "+34600000001",
+        "+34600000002",
+        "+34600000003",
+    ]

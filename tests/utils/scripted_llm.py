@@ -53,7 +53,9 @@ class Reply:
     delay: float | None = None
     text: str | None = None  # transcription text
     audio: bytes | None = None  # speech bytes
-    usage: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 10, "completion_tokens": 5})
+    usage: dict[str, int] = field(
+        default_factory=lambda: {"prompt_tokens": 10, "completion_tokens": 5}
+    )
 
 
 class ScriptedLLM:
@@ -182,7 +184,9 @@ class ScriptedLLM:
         completion_id = f"chatcmpl-{next(self._ids)}"
         usage = {**reply.usage, "total_tokens": sum(reply.usage.values())}
         if body.get("stream"):
-            return self._stream(completion_id, body.get("model", "scripted"), message, finish, usage)
+            return self._stream(
+                completion_id, body.get("model", "scripted"), message, finish, usage
+            )
         return JSONResponse(
             {
                 "id": completion_id,
@@ -202,8 +206,11 @@ class ScriptedLLM:
     ) -> StreamingResponse:
         def chunk(delta: dict[str, Any], reason: str | None) -> str:
             payload = {
-                "id": completion_id, "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": reason}],
             }
             return f"data: {jsonlib.dumps(payload)}\n\n"
 
