@@ -1,0 +1,284 @@
+"""The Postgres outbox: side effects that must not be lost, delivered with retries.
+
+A row is written by `enqueue` inside the transaction that decides the side effect (the lead store's
+handoff), so the side effect exists exactly when the decision does. `OutboxWorker` delivers rows:
+
+- claim: due rows are locked with `FOR UPDATE SKIP LOCKED` and given a lease (`lease_until`) and an
+  attempt number, committed before anything is sent, so several workers never take one row and a
+  worker that dies leaves the row to be taken again when its lease runs out;
+- send; then mark the row sent;
+- on failure: the lease is released and `next_attempt_at` moves by an exponential backoff capped
+  at `max_backoff` (10 minutes by default). Rows never give up: after `alert_after` attempts they
+  keep retrying at the cap, and each further failure is logged at ERROR and counted in
+  `wa_outbox_alerts_total`, so a mail server down for an hour (or a day) loses nothing.
+
+Crash after sending and before marking (the issue lets us choose): we claim under a lease and use a
+stable idempotency key. Every email of a row carries the same Message-ID (`<outbox.<id>.<hash of
+the dedup key>@<MAIL_FROM domain>>`) and the same Date, so in the rare case of a crash (or a
+Postgres outage) between the server's acceptance and the mark, the row is sent again after its
+lease and the copy is the same message, which mail clients (Gmail among them) fold into one. In
+the normal case nothing is sent twice: the lease (5 minutes) is far longer than the SMTP timeout,
+and the mark follows the send at once. The alternative, marking before sending, turns that rare
+duplicate into a rare lost email, which is worse for a lead.
+
+`attempts` counts claims, so a row that crashes its worker every time is counted (and alerted on)
+too. Handlers are looked up by `kind`; a row of an unknown kind fails (and alerts) until a worker
+that knows it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from prometheus_client import Counter
+
+from integrations.mail.mailer import Mailer
+from integrations.mail.quote import QuoteRequest, build_quote_request
+
+if TYPE_CHECKING:
+    from core.config import Settings
+
+__all__ = [
+    "ENQUEUE",
+    "MANAGER_EMAIL_KIND",
+    "OutboxRow",
+    "OutboxWorker",
+    "enqueue",
+    "exponential_backoff",
+    "stable_message_id",
+]
+
+log = logging.getLogger(__name__)
+
+MANAGER_EMAIL_KIND = "manager_email"
+
+ENQUEUE = """
+INSERT INTO outbox (kind, dedup_key, payload, contact_id)
+VALUES ($1, $2, $3::jsonb, $4)
+ON CONFLICT (dedup_key) DO NOTHING
+RETURNING id"""
+CLAIM_DUE = """
+WITH due AS (
+    SELECT id FROM outbox
+    WHERE status = 'pending'
+      AND next_attempt_at <= now()
+      AND (lease_until IS NULL OR lease_until <= now())
+    ORDER BY next_attempt_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox AS o
+SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+FROM due
+WHERE o.id = due.id
+RETURNING o.id, o.kind, o.dedup_key, o.payload::text AS payload, o.attempts"""
+MARK_SENT = """
+UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
+WHERE id = $1"""
+MARK_FAILED = """
+UPDATE outbox
+SET lease_until = NULL, last_error = $3, next_attempt_at = now() + make_interval(secs => $4)
+WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
+
+SENT = Counter("wa_outbox_sent_total", "Outbox rows delivered.", ["kind"])
+FAILED = Counter("wa_outbox_failed_total", "Outbox delivery attempts that failed.", ["kind"])
+ALERTS = Counter(
+    "wa_outbox_alerts_total",
+    "Failed outbox attempts of rows past the alert threshold (still retrying at the cap).",
+    ["kind"],
+)
+
+Backoff = Callable[[int], float]
+"""Seconds to wait after the given (1-based) failed attempt."""
+
+
+def exponential_backoff(attempt: int, *, base: float = 5.0, cap: float = 600.0) -> float:
+    """`base * 2^(attempt-1)` seconds, capped at `cap` (5 s, 10 s, 20 s ... 10 min)."""
+    return float(min(cap, base * 2 ** min(max(attempt - 1, 0), 32)))
+
+
+def stable_message_id(row_id: int, dedup_key: str, mail_from: str) -> str:
+    """The Message-ID every send of one outbox row carries: a resend is recognisably the same."""
+    domain = mail_from.rpartition("@")[2].strip("<> ") or "localhost"
+    digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:16]
+    return f"<outbox.{row_id}.{digest}@{domain}>"
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    *,
+    kind: str,
+    dedup_key: str,
+    payload: str | Mapping[str, Any],
+    contact_id: int | None = None,
+) -> int | None:
+    """Add a row in the caller's transaction; returns its id, or None when `dedup_key` exists."""
+    body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    row_id: int | None = await conn.fetchval(ENQUEUE, kind, dedup_key, body, contact_id)
+    return row_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxRow:
+    """One claimed row."""
+
+    id: int
+    kind: str
+    dedup_key: str
+    payload: str
+    """The JSON payload as text."""
+    attempts: int
+    """This attempt's number, starting at 1."""
+
+
+Handler = Callable[[OutboxRow], Awaitable[None]]
+
+
+class OutboxWorker:
+    """Delivers due outbox rows; `run_forever` in the app's lifespan, `run_once` in tests."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        mailer: Mailer,
+        *,
+        manager_email: str,
+        mail_from: str,
+        poll_interval: float = 2.0,
+        batch_size: int = 20,
+        lease_seconds: float = 300.0,
+        backoff: Backoff | None = None,
+        max_backoff: float = 600.0,
+        alert_after: int = 10,
+    ) -> None:
+        self._pool = pool
+        self._mailer = mailer
+        self.manager_email = manager_email
+        self.mail_from = mail_from
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.lease_seconds = lease_seconds
+        self._backoff: Backoff = backoff or (
+            lambda attempt: exponential_backoff(attempt, cap=max_backoff)
+        )
+        self.max_backoff = max_backoff
+        self.alert_after = alert_after
+        self._handlers: dict[str, Handler] = {MANAGER_EMAIL_KIND: self._send_manager_email}
+        self._wake = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, pool: asyncpg.Pool, mailer: Mailer, settings: Settings) -> OutboxWorker:
+        """A worker with the configured addresses (MANAGER_EMAIL unset: a local placeholder)."""
+        manager_email = settings.MANAGER_EMAIL
+        if not manager_email:
+            manager_email = "manager@localhost"
+            log.warning("MANAGER_EMAIL is not set; quote requests go to %s", manager_email)
+        return cls(pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM)
+
+    def wake(self) -> None:
+        """Look for due rows now instead of at the next poll (after enqueueing, for instance)."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Claim the due rows and deliver them; returns how many were delivered. Postgres errors
+        propagate (nothing was lost: an unmarked row is taken again after its lease)."""
+        async with self._pool.acquire() as conn:
+            records = await conn.fetch(CLAIM_DUE, self.batch_size, self.lease_seconds)
+        delivered = 0
+        for record in records:
+            row = OutboxRow(
+                id=record["id"],
+                kind=record["kind"],
+                dedup_key=record["dedup_key"],
+                payload=record["payload"],
+                attempts=record["attempts"],
+            )
+            if await self._deliver(row):
+                delivered += 1
+        return delivered
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; errors are logged and the loop goes on."""
+        log.info("outbox worker started (poll every %.1f s)", self.poll_interval)
+        while not stop.is_set():
+            try:
+                delivered = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "outbox: could not claim rows; retrying in %.1f s", self.poll_interval
+                )
+                delivered = 0
+            if delivered:
+                continue  # there may be more due rows
+            await self._sleep(stop)
+        log.info("outbox worker stopped")
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+
+    async def _deliver(self, row: OutboxRow) -> bool:
+        handler = self._handlers.get(row.kind)
+        try:
+            if handler is None:
+                raise LookupError(
+                    f"no handler for outbox kind {row.kind!r}; deploy a worker that knows it"
+                )
+            await handler(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(row, exc)
+            return False
+        async with self._pool.acquire() as conn:
+            await conn.execute(MARK_SENT, row.id)
+        SENT.labels(row.kind).inc()
+        log.info("outbox: delivered row %s (%s) at attempt %s", row.id, row.kind, row.attempts)
+        return True
+
+    async def _failed(self, row: OutboxRow, exc: Exception) -> None:
+        FAILED.labels(row.kind).inc()
+        delay = min(max(self._backoff(row.attempts), 0.0), self.max_backoff)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.attempts >= self.alert_after:
+            ALERTS.labels(row.kind).inc()
+            log.error(
+                "outbox: row %s (%s) still undelivered after %s attempts, retrying in %.0f s: %s",
+                row.id, row.kind, row.attempts, delay, error,
+            )
+        else:
+            log.warning(
+                "outbox: row %s (%s) attempt %s failed, retrying in %.0f s: %s",
+                row.id, row.kind, row.attempts, delay, error,
+            )
+        async with self._pool.acquire() as conn:
+            await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay)
+
+    async def _send_manager_email(self, row: OutboxRow) -> None:
+        request = QuoteRequest.from_json(row.payload)
+        message = build_quote_request(
+            request,
+            to=self.manager_email,
+            mail_from=self.mail_from,
+            message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),
+        )
+        await self._mailer.send(message)
