@@ -1,0 +1,275 @@
+"""Sending replies: the channel protocol, the registry the pipeline sends through, and the retry
+policy every outbound call of the channel clients shares.
+
+The pipeline holds one `Channels` (it satisfies the pipeline's `ReplySender`): `split` formats the
+model's Markdown for WhatsApp and cuts it at the channel's limit, `send_text` sends the parts one
+after the other, each once the provider accepted the previous one; `typing` shows the contact a
+read receipt and a typing indicator where the channel has them.
+
+Retries: 429, 5xx and connections that could not be opened are retried with exponential backoff
+(tenacity), honouring `Retry-After` up to `RetryPolicy.max_retry_after`; then the `SendFailed`
+subclass of the last attempt is raised. A connection that broke *after* the request was written is
+not retried: the provider may have delivered the message, and a duplicate reply is worse than a
+failed one the pipeline retries as a whole. Permanent 4xx answers are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from core.logs import mask_phone
+from integrations.whatsapp.errors import (
+    ChannelError,
+    ChannelNotConfigured,
+    ProviderUnavailable,
+    RateLimited,
+    SendFailed,
+)
+from integrations.whatsapp.formatting import split_message, to_whatsapp
+
+if TYPE_CHECKING:
+    from integrations.whatsapp.errors import Provider
+    from integrations.whatsapp.types import InboundMessage
+
+__all__ = [
+    "ChannelSender",
+    "Channels",
+    "ReadMarker",
+    "RetryPolicy",
+    "parse_retry_after",
+    "request_json",
+    "send_in_order",
+    "with_retry",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class ChannelSender(Protocol):
+    """What the pipeline needs of a channel client: send a text, get the provider message ids."""
+
+    text_limit: int
+    """Characters in one message on this channel (Twilio 1,600, Meta 4,096)."""
+
+    async def send_text(self, to: str, text: str) -> list[str]:
+        """Send `text` to the E.164 number `to`, split at `text_limit`; the ids, in order."""
+        ...
+
+
+@runtime_checkable
+class ReadMarker(Protocol):
+    """A channel that can show the contact their messages were read and a reply is being typed."""
+
+    async def mark_read_and_typing(self, message_id: str) -> None: ...
+
+
+class Channels:
+    """Channel name (`InboundMessage.channel`) -> client: replies go out on the right channel.
+
+    It is the pipeline's reply sender: `split` then `send_text` part by part (so the pipeline can
+    record each accepted part), or `reply` for all parts at once; `typing` while a burst runs."""
+
+    def __init__(self, clients: Mapping[str, ChannelSender] | None = None) -> None:
+        self._clients: dict[str, ChannelSender] = dict(clients or {})
+
+    def register(self, channel: str, client: ChannelSender) -> None:
+        self._clients[channel] = client
+
+    def get(self, channel: str) -> ChannelSender:
+        try:
+            return self._clients[channel]
+        except KeyError:
+            raise ChannelNotConfigured(
+                f"No client is configured for the {channel!r} channel; "
+                "set its credentials in the settings or stop routing messages to it."
+            ) from None
+
+    def __contains__(self, channel: object) -> bool:
+        return channel in self._clients
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._clients)
+
+    def split(self, channel: str, markdown: str) -> list[str]:
+        """The model's Markdown as WhatsApp-formatted parts within `channel`'s length limit."""
+        return split_message(to_whatsapp(markdown), self.get(channel).text_limit)
+
+    async def send_text(self, channel: str, to: str, text: str) -> list[str]:
+        """Send WhatsApp text (one part, or more split at the limit); the ids, in order."""
+        return await self.get(channel).send_text(to, text)
+
+    async def reply(self, message: InboundMessage, markdown: str) -> list[str]:
+        """Answer `message`'s contact on its channel with the model's Markdown, all parts in order.
+
+        Each part goes out once the provider accepted the one before; on a failure the ids of
+        the parts already sent are on the error (`SendFailed.sent_ids`)."""
+        ids: list[str] = []
+        for part in self.split(message.channel, markdown):
+            try:
+                ids.extend(await self.send_text(message.channel, message.contact, part))
+            except SendFailed as exc:
+                exc.sent_ids = (*ids, *exc.sent_ids)
+                raise
+        return ids
+
+    async def typing(self, channel: str, message_id: str) -> None:
+        """Best effort: show `message_id` read, with a typing indicator, where the channel can.
+
+        Cosmetic, so it never raises: a failure is logged. Twilio has no such call: no-op."""
+        client = self._clients.get(channel)
+        if not isinstance(client, ReadMarker):
+            return
+        try:
+            await client.mark_read_and_typing(message_id)
+        except ChannelError as exc:
+            logger.warning("read/typing indicator failed on %s: %s", channel, exc)
+
+
+# --- Retries -----------------------------------------------------------------------------------
+
+
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How an outbound call is retried. Tests pass a recording `sleep` and tiny waits."""
+
+    attempts: int = 4
+    """Tries in all, the first included."""
+    backoff: float = 0.5
+    """The wait before the first retry, in seconds; doubled on each retry (with jitter)."""
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+    """A `Retry-After` longer than this is not waited out: `RateLimited` is raised at once."""
+    sleep: Callable[[float], Awaitable[None]] = field(default=_sleep)
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return float(exc.retry_after)
+        base: float = min(self.max_backoff, self.backoff * 2.0 ** (state.attempt_number - 1))
+        return base / 2 + random.uniform(0, base / 2)  # jitter, not security
+
+    def should_retry(self, exc: BaseException) -> bool:
+        if not isinstance(exc, SendFailed) or not exc.retryable:
+            return False
+        retry_after = getattr(exc, "retry_after", None)
+        return retry_after is None or retry_after <= self.max_retry_after
+
+
+async def send_in_order(
+    policy: RetryPolicy,
+    calls: list[Callable[[], Awaitable[str]]],
+    *,
+    channel: str,
+    to: str,
+) -> list[str]:
+    """Make each call (one message each) once the one before was accepted, each under `policy`.
+
+    The ids in order; on a failure the ids already accepted are on the error (`sent_ids`)."""
+    started = time.perf_counter()
+    ids: list[str] = []
+    for call in calls:
+        try:
+            ids.append(await with_retry(policy, call))
+        except SendFailed as exc:
+            exc.sent_ids = tuple(ids)
+            logger.warning(
+                "%s send failed contact=%s part=%d/%d: %s",
+                channel, mask_phone(to), len(ids) + 1, len(calls), exc,
+            )
+            raise
+    logger.info(
+        "%s sent contact=%s parts=%d ms=%.0f",
+        channel, mask_phone(to), len(ids), (time.perf_counter() - started) * 1000,
+    )
+    return ids
+
+
+async def with_retry(policy: RetryPolicy, call: Callable[[], Awaitable[T]]) -> T:
+    """Run `call`, retrying transient `SendFailed` errors under `policy`; then raise the last."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max(1, policy.attempts)),
+        wait=policy.wait,
+        retry=retry_if_exception(policy.should_retry),
+        sleep=policy.sleep,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """`Retry-After` as seconds to wait: a number of seconds or an HTTP date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+ErrorTranslator = Callable[..., SendFailed]
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+async def request_json(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: Provider,
+    translate: ErrorTranslator,
+    **kwargs: Any,
+) -> Any:
+    """One HTTP call to a provider: the JSON of a 2xx answer, else the translated `SendFailed`."""
+    name = "Twilio" if provider == "twilio" else "The Meta Graph API"
+    try:
+        response = await http.request(method, url, **kwargs)
+    except _NOT_SENT as exc:
+        raise ProviderUnavailable(
+            f"{name} could not be reached ({type(exc).__name__}); the message was not sent. "
+            "Check the network and the API base URL.",
+            provider=provider,
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise SendFailed(
+            f"The connection to {name} broke after the request was sent "
+            f"({type(exc).__name__}); the message may have been delivered, so it is not retried.",
+            provider=provider,
+        ) from exc
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if response.is_success:
+        return body
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    raise translate(response.status_code, body, retry_after=retry_after)
