@@ -1,0 +1,330 @@
+"""How much a checkpointer adds to a turn, and how much Redis one conversation costs.
+
+A graph shaped like ours (a router node, one agent node, a stub model with no delay; 30 live
+threads whose histories stay at 20 messages, as summarization keeps them) runs the same turns
+with no checkpointer, LangGraph's `InMemorySaver`, our `AsyncRedisSaver` (shallow, as the app
+runs it, and with full history), and `AsyncPostgresSaver`. Prints p50/p95 turn times, the ratios
+the issue sets targets for, and Redis memory per thread (`MEMORY USAGE` of its keys). Prints
+figures only; asserts nothing.
+
+    uv run python -m bench.bench_checkpointer
+
+Uses REDIS_URL / DATABASE_URL when set (writing only its own keys and its own schema, removed
+afterwards), embedded servers in a temporary directory otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+from urllib.parse import urlsplit
+
+import psycopg
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Durability
+from psycopg.rows import dict_row
+
+from core.connections import open_redis
+from core.embedded import start_postgres, start_redis
+from graph.checkpoint import AsyncRedisSaver
+from graph.lead import Budget, LeadProfile, Need
+
+THREADS = 30
+HISTORY = 20  # messages kept in the state, as summarization keeps them
+TURNS_PER_THREAD = 20
+TTL_SECONDS = 86400
+# LangGraph's default ("async": a checkpoint per step, writes per task) and "exit" (one checkpoint
+# per run), which is what a shallow checkpointer keeps anyway.
+DURABILITIES: tuple[Durability, ...] = ("async", "exit")
+TARGET_VS_MEMORY = 1.5
+TARGET_VS_POSTGRES = 2.5
+TARGET_BYTES_PER_THREAD = 64 * 1024
+
+LEAD_TEXT = (
+    "Hola! Somos una clínica dental con tres sedes en Valencia y queremos cambiar el sistema de "
+    "citas. Somos unas 25 personas entre recepción y doctores. ¿Qué precio tendría para nosotros?"
+)
+BOT_TEXT = (
+    "¡Gracias por escribirnos! Para 25 usuarios en tres sedes el plan Business encaja bien: "
+    "agenda compartida, recordatorios por WhatsApp y facturación. Para darte un precio exacto, "
+    "¿tienes un presupuesto aproximado y para cuándo os gustaría tenerlo funcionando?"
+)
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    lead: LeadProfile | None
+    stage: str
+    route: str
+
+
+class StubModel:
+    """Answers at once with a message shaped like langchain-openai's (metadata, usage, id)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def ainvoke(self, messages: list[AnyMessage]) -> AIMessage:
+        self.calls += 1
+        return AIMessage(
+            content=BOT_TEXT,
+            id=f"run-{uuid.uuid4()}",
+            response_metadata={"model_name": "stub-4o-mini", "finish_reason": "stop"},
+            usage_metadata={"input_tokens": 900, "output_tokens": 80, "total_tokens": 980},
+        )
+
+
+def build_graph(
+    model: StubModel, checkpointer: BaseCheckpointSaver[Any] | None
+) -> CompiledStateGraph[State, None, State, State]:
+    def router(state: State) -> dict[str, Any]:
+        return {"route": "qualification" if state.get("lead") else "greeting"}
+
+    async def agent(state: State) -> dict[str, Any]:
+        history = state["messages"]
+        reply = await model.ainvoke(history[-6:])
+        lead = LeadProfile(
+            name="Lucía",
+            company="Clínica Sonrisa",
+            need=Need(words=str(history[-1].content)[:200], summary="appointments for 25 users"),
+            budget=Budget(words="unos 300 euros al mes", amount=300.0, currency="EUR"),
+        )
+        # Keep the last HISTORY messages, as the summarizer would (it runs after the reply).
+        overflow = len(history) + 1 - HISTORY
+        dropped = [RemoveMessage(id=m.id) for m in history[: max(overflow, 0)] if m.id]
+        return {"messages": [*dropped, reply], "lead": lead, "stage": "qualification"}
+
+    builder = StateGraph(State)
+    builder.add_node("router", router)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "router")
+    builder.add_edge("router", "agent")
+    builder.add_edge("agent", END)
+    return builder.compile(checkpointer=checkpointer)
+
+
+def _human(text: str) -> HumanMessage:
+    return HumanMessage(content=text, id=f"wamid.{uuid.uuid4().hex}")
+
+
+def _seed_history() -> list[AnyMessage]:
+    """HISTORY - 1 earlier messages; the seeding turn's reply makes HISTORY."""
+    return [
+        _human(LEAD_TEXT) if i % 2 == 0 else AIMessage(content=BOT_TEXT, id=f"seed-{uuid.uuid4()}")
+        for i in range(HISTORY - 1)
+    ]
+
+
+class Variant:
+    """One graph compiled with one checkpointer (or none), and its turn times."""
+
+    def __init__(
+        self,
+        name: str,
+        tag: str,
+        saver: BaseCheckpointSaver[Any] | None,
+        *,
+        durability: Durability,
+    ) -> None:
+        self.name, self.tag, self.saver, self.durability = name, tag, saver, durability
+        self.graph = build_graph(StubModel(), saver)
+        self.configs: list[RunnableConfig] = [
+            {"configurable": {"thread_id": f"bench:{tag}:{n}"}} for n in range(THREADS)
+        ]
+        # Without a checkpointer the caller carries the history, so every variant does the
+        # same work per turn.
+        self.carried: list[list[AnyMessage]] = [[] for _ in range(THREADS)]
+        self.timings: list[float] = []
+
+    def _durability(self) -> Durability | None:
+        return None if self.saver is None else self.durability  # LangGraph warns otherwise
+
+    async def seed(self) -> None:
+        for n, config in enumerate(self.configs):
+            seed: State = {"messages": _seed_history()}
+            out = await self.graph.ainvoke(seed, config, durability=self._durability())
+            self.carried[n] = list(out["messages"])
+
+    async def turn(self, n: int) -> None:
+        message = _human(LEAD_TEXT)
+        stateless = self.saver is None
+        turn: State = {"messages": [*self.carried[n], message] if stateless else [message]}
+        start = time.perf_counter()
+        out = await self.graph.ainvoke(turn, self.configs[n], durability=self._durability())
+        self.timings.append(time.perf_counter() - start)
+        if stateless:
+            self.carried[n] = list(out["messages"])
+
+
+async def run_turns(variants: list[Variant]) -> None:
+    """Seed every thread, then TURNS_PER_THREAD timed turns each, round robin over threads.
+    The variants take turns back to back (in a rotating order), so that load from anything
+    else on the machine falls on all of them alike."""
+    for variant in variants:
+        await variant.seed()
+    for turn in range(TURNS_PER_THREAD):
+        for n in range(THREADS):
+            shift = (turn * THREADS + n) % len(variants)
+            for variant in variants[shift:] + variants[:shift]:
+                await variant.turn(n)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def memory_per_thread(saver: AsyncRedisSaver, tag: str) -> list[int]:
+    """Bytes of every thread of one run: the sum of MEMORY USAGE over the thread's keys."""
+    sizes = []
+    for n in range(THREADS):
+        total = 0
+        for key in saver.thread_keys(f"bench:{tag}:{n}"):
+            total += await saver.redis.memory_usage(key, samples=0) or 0
+        sizes.append(total)
+    return sizes
+
+
+@asynccontextmanager
+async def postgres_saver(url: str) -> AsyncIterator[AsyncPostgresSaver]:
+    """AsyncPostgresSaver in a fresh schema of its own, dropped afterwards."""
+    schema = f"bench_checkpoint_{uuid.uuid4().hex[:8]}"
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                url,
+                autocommit=True,
+                prepare_threshold=0,
+                row_factory=dict_row,
+                options=f"-c search_path={schema}",
+            ) as conn:
+                saver = AsyncPostgresSaver(conn=conn)
+                await saver.setup()
+                yield saver
+        finally:
+            await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _where(url: str, env: str) -> str:
+    if os.environ.get(env):
+        parts = urlsplit(url)  # scheme, host and port only: never a password
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname or ''}{port}"
+    return "embedded"
+
+
+def report(durability: str, variants: list[Variant]) -> None:
+    _out(f"durability={durability!r}")
+    _out(f"  {'saver':28s} {'p50 ms':>8s} {'p95 ms':>8s} {'mean ms':>8s}")
+    p50: dict[str, float] = {}
+    for variant in variants:
+        timings = variant.timings
+        p50[variant.name] = _pct(timings, 0.5)
+        _out(
+            f"  {variant.name:28s} {p50[variant.name] * 1000:8.2f} "
+            f"{_pct(timings, 0.95) * 1000:8.2f} {statistics.fmean(timings) * 1000:8.2f}"
+        )
+    redis, memory, postgres = (
+        p50["AsyncRedisSaver (shallow)"], p50["InMemorySaver"], p50["AsyncPostgresSaver"]
+    )
+    _out(
+        f"  p50 AsyncRedisSaver (shallow) / InMemorySaver:      {redis / memory:5.2f}x "
+        f"(target <= {TARGET_VS_MEMORY}x)"
+    )
+    _out(
+        f"  p50 AsyncPostgresSaver / AsyncRedisSaver (shallow): {postgres / redis:5.2f}x "
+        f"(target >= {TARGET_VS_POSTGRES}x)"
+    )
+    _out(
+        "  p50 AsyncRedisSaver (history) / InMemorySaver:      "
+        f"{p50['AsyncRedisSaver (history)'] / memory:5.2f}x"
+    )
+    _out()
+
+
+async def main() -> None:
+    async with AsyncExitStack() as stack:
+        redis_url = os.environ.get("REDIS_URL")
+        database_url = os.environ.get("DATABASE_URL")
+        if not (redis_url and database_url):
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cp-")))
+            if not redis_url:
+                redis_url, redis_handle = start_redis(tmp)
+                stack.callback(redis_handle.shutdown)
+            if not database_url:
+                database_url, pg_handle = start_postgres(tmp)
+                stack.callback(pg_handle.cleanup)
+
+        client = open_redis(redis_url)
+        stack.push_async_callback(client.aclose)
+        server = await client.info("server")
+        prefix = f"bench-{uuid.uuid4().hex[:8]}"  # only our keys; removed at the end
+        shallow = AsyncRedisSaver(client, ttl_seconds=TTL_SECONDS, prefix=prefix)
+        history = AsyncRedisSaver(client, ttl_seconds=TTL_SECONDS, prefix=prefix, shallow=False)
+        postgres = await stack.enter_async_context(postgres_saver(database_url))
+
+        _out(
+            f"checkpointer bench: {THREADS} threads, {HISTORY}-message histories, "
+            f"{TURNS_PER_THREAD} turns per thread ({THREADS * TURNS_PER_THREAD} timed turns per "
+            "saver and durability), router + agent nodes, stub model with no delay; "
+            "savers interleaved turn by turn"
+        )
+        _out(
+            f"redis: {_where(redis_url, 'REDIS_URL')} (Redis {server['redis_version']}); "
+            f"postgres: {_where(database_url, 'DATABASE_URL')}"
+        )
+        _out()
+
+        started = time.perf_counter()
+        for durability in DURABILITIES:
+            tag = f"{durability}-"
+            variants = [
+                Variant("no checkpointer", tag + "none", None, durability=durability),
+                Variant("InMemorySaver", tag + "memory", InMemorySaver(), durability=durability),
+                Variant("AsyncRedisSaver (shallow)", tag + "shallow", shallow,
+                        durability=durability),
+                Variant("AsyncRedisSaver (history)", tag + "history", history,
+                        durability=durability),
+                Variant("AsyncPostgresSaver", tag + "postgres", postgres, durability=durability),
+            ]
+            await run_turns(variants)
+            report(durability, variants)
+        _out()
+        for label, saver in (("shallow", shallow), ("history", history)):
+            sizes = await memory_per_thread(saver, f"async-{label}")
+            _out(
+                f"redis memory per thread after {TURNS_PER_THREAD} turns ({label}, "
+                "durability='async'): "
+                f"mean {statistics.fmean(sizes):,.0f} B, max {max(sizes):,} B"
+                + (f" (target < {TARGET_BYTES_PER_THREAD:,} B)" if label == "shallow" else "")
+            )
+            for durability in DURABILITIES:
+                for n in range(THREADS):
+                    await saver.adelete_thread(f"bench:{durability}-{label}:{n}")
+        _out(f"total bench time {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
