@@ -16,7 +16,15 @@ from typing import Literal, Protocol
 from graph.lead import LeadProfile
 from integrations.calendar.base import Booking
 
-__all__ = ["HandoffEvent", "HandoffReason", "LeadSink", "LeadUpdate", "NullLeadSink", "Stage", "TranscriptLine"]
+__all__ = [
+    "HandoffEvent",
+    "HandoffReason",
+    "LeadSink",
+    "LeadUpdate",
+    "NullLeadSink",
+    "Stage",
+    "TranscriptLine",
+]
 
 Stage = Literal["greeting", "qualification", "scheduling", "handoff"]
 HandoffReason = Literal["low_confidence", "requested", "unresolved", "booked"]

@@ -8,8 +8,8 @@ LangGraph's serializer stores them as they are.
 
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,7 +23,8 @@ __all__ = [
     "Timeline",
 ]
 
-# Deliberately simple: one @, a dot in the domain, no spaces. Deliverability is the mail server's job.
+# Deliberately simple: one @, a dot in the domain, no spaces; deliverability is the mail
+# server's job.
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
 
 BANT_ITEMS: tuple[str, ...] = ("budget", "authority", "need", "timeline")
@@ -103,7 +104,10 @@ class LeadProfile(BaseModel):
     def missing_bant(self) -> list[str]:
         """The BANT items not known yet, in the order the bot asks for them."""
         order: tuple[Literal["need", "budget", "authority", "timeline"], ...] = (
-            "need", "budget", "authority", "timeline"
+            "need",
+            "budget",
+            "authority",
+            "timeline",
         )
         return [item for item in order if getattr(self, item) is None]
 

@@ -1,0 +1,198 @@
+"""A whole conversation through the real langchain-openai client and the scripted LLM:
+greeting -> qualification -> scheduling -> handoff, across a restart, then human mode and
+release."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from graph.engine import ContactInfo
+from tests.graph.fakes import (
+    NOW,
+    FakeCalendar,
+    RecordingSink,
+    agent_json,
+    make_engine,
+    non_system,
+    saver,
+    tool_call,
+)
+
+CONTACT = ContactInfo(channel="meta", contact="+14155550100", profile_name="Ana B")
+THREAD = "meta:+14155550100"
+
+
+def say(text: str, message_id: str) -> list[HumanMessage]:
+    return [HumanMessage(text, id=message_id)]
+
+
+async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any) -> None:
+    checkpointer = saver()
+    sink = RecordingSink()
+    calendar = FakeCalendar()
+    engine = make_engine(
+        llm, make_settings, checkpointer=checkpointer, sink=sink, calendar=calendar
+    )
+
+    # Greeting: name and need known -> qualification.
+    llm.push(json=agent_json(
+        "Hi Ana! A CRM for 20 sellers, got it.", name="Ana", company="Acme",
+        need="a CRM for our 20 salespeople", need_summary="CRM for 20 sellers",
+    ))
+    result = await engine.run_turn(
+        THREAD,
+        [HumanMessage("Hi, I'm Ana from Acme", id="w1"),
+         HumanMessage("We need a CRM for our 20 salespeople", id="w2")],
+        contact=CONTACT,
+    )
+    assert (result.stage, result.fallback, result.llm_calls) == ("qualification", False, 1)
+    assert result.reply == "Hi Ana! A CRM for 20 sellers, got it."
+    state = await engine.state(THREAD)
+    profile = state["profile"]
+    assert (profile.name, profile.company) == ("Ana", "Acme")
+    assert profile.need.words == "a CRM for our 20 salespeople"
+    assert profile.need.message_id == "w2"  # the message the words came from
+    assert [m.id for m in state["messages"][:2]] == ["w1", "w2"]
+    assert isinstance(state["messages"][2], AIMessage)
+    assert sink.updates[-1].stage == "qualification"
+    # The burst went as two user messages, in order, after the system prompt.
+    assert [m["content"] for m in non_system(llm.chat_requests[-1])] == [
+        "Hi, I'm Ana from Acme", "We need a CRM for our 20 salespeople",
+    ]
+
+    # Qualification: budget, then a restart of the app.
+    llm.push(json=agent_json(
+        "Thanks! Who decides?", budget="around 5k USD a year", budget_amount=5000,
+        budget_currency="usd",
+    ))
+    result = await engine.run_turn(THREAD, say("around 5k USD a year", "w3"), contact=CONTACT)
+    assert result.stage == "qualification"
+    budget = (await engine.state(THREAD))["profile"].budget
+    assert (budget.amount, budget.currency, budget.message_id) == (5000, "USD", "w3")
+
+    engine = make_engine(
+        llm, make_settings, checkpointer=checkpointer, sink=sink, calendar=calendar
+    )
+
+    llm.push(json=agent_json(
+        "Great, shall we book a call?", authority="I'm the CTO and I decide",
+        authority_role="CTO", authority_decides=True, timeline="by March 2030",
+        timeline_date="2030-03-01",
+    ))
+    result = await engine.run_turn(
+        THREAD, say("I'm the CTO and I decide. We want it by March 2030", "w4"), contact=CONTACT
+    )
+    assert result.stage == "scheduling"
+    state = await engine.state(THREAD)
+    assert state["profile"].bant_complete
+    assert state["profile"].timeline.date == dt.date(2030, 3, 1)
+    assert state["profile"].budget.amount == 5000  # from before the restart
+    assert [u.stage for u in sink.updates] == ["qualification", "qualification", "scheduling"]
+
+    # Scheduling: find slots (a tool call), then offer them.
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("1. Tue 10:00 2. Tue 11:00 3. Tue 12:00 (America/Los_Angeles)"))
+    result = await engine.run_turn(THREAD, say("Sure, let's talk", "w5"), contact=CONTACT)
+    assert (result.stage, result.llm_calls, result.handoff) == ("scheduling", 2, None)
+    state = await engine.state(THREAD)
+    assert len(state["offered_slots"]) == 3
+    assert calendar.free_calls == [NOW]
+    tool_reply = llm.chat_requests[-1]["messages"][-1]
+    assert tool_reply["role"] == "tool" and "America/Los_Angeles" in tool_reply["content"]
+    # Tool rounds stay out of the stored history.
+    assert all(isinstance(m, (HumanMessage, AIMessage)) and not getattr(m, "tool_calls", None)
+               for m in state["messages"])
+
+    # The lead picks the second: booked -> handoff (booked), human mode.
+    llm.push(tool_calls=[tool_call("book_slot", option=2)])
+    llm.push(json=agent_json("Booked for Tuesday 11:00!"))
+    result = await engine.run_turn(THREAD, say("The second one please", "w6"), contact=CONTACT)
+    assert result.stage == "handoff"
+    assert result.handoff is not None and result.handoff.reason == "booked"
+    assert result.reply is not None and result.reply.startswith("Booked for Tuesday 11:00!")
+    assert "follow up" in result.reply
+    state = await engine.state(THREAD)
+    assert state["human_mode"] is True
+    assert state["booking"].start == state["offered_slots"][1].start
+    assert state["handoff"] == {"reason": "booked", "at": NOW}
+    assert [h.reason for h in sink.handoffs] == ["booked"]
+    assert sink.handoffs[0].booking == state["booking"]
+    assert sink.handoffs[0].recent[-1].role == "bot"
+    assert len(calendar.bookings) == 1
+
+    # Human mode: recorded, silent, no model call.
+    calls = len(llm.chat_requests)
+    result = await engine.run_turn(THREAD, say("Thanks! See you", "w7"), contact=CONTACT)
+    assert (result.reply, result.llm_calls, result.handoff) == (None, 0, None)
+    assert len(llm.chat_requests) == calls
+    state = await engine.state(THREAD)
+    assert state["messages"][-1].id == "w7"
+    assert len(sink.handoffs) == 1
+
+    # Release: the bot answers again, knowing a person handled a stretch.
+    await engine.release_to_bot(THREAD, human_notes="Agreed a 10% discount")
+    state = await engine.state(THREAD)
+    assert state["human_mode"] is False and state["stage"] == "handoff"
+    assert state["human_stretch"]["notes"] == "Agreed a 10% discount"
+    llm.push(json=agent_json("Your call is on Tuesday at 11:00."))
+    result = await engine.run_turn(THREAD, say("When is my call again?", "w8"), contact=CONTACT)
+    assert result.reply == "Your call is on Tuesday at 11:00."
+    assert result.handoff is None
+    system = llm.chat_requests[-1]["messages"][0]["content"]
+    assert "Agreed a 10% discount" in system
+    assert "Do not say again that a person will follow up" in system
+
+
+async def test_booking_needs_a_slot_offered_in_an_earlier_message(
+    llm: Any, make_settings: Any
+) -> None:
+    """The model cannot book in the same turn it found the slots: the lead has not seen them."""
+    calendar = FakeCalendar()
+    engine = make_engine(llm, make_settings, checkpointer=saver(), calendar=calendar)
+    await _qualified(engine, llm)
+    llm.push(tool_calls=[tool_call("find_free_slots", after="2030-01-10")])
+    llm.push(tool_calls=[tool_call("book_slot", option=1)])
+    llm.push(json=agent_json("Which of these suits you?"))
+    result = await engine.run_turn(THREAD, say("Book anything", "s1"), contact=CONTACT)
+    assert result.stage == "scheduling" and result.handoff is None
+    assert calendar.bookings == {}
+    refused = llm.chat_requests[-1]["messages"][-1]
+    assert refused["role"] == "tool" and refused["content"].startswith("Not booked")
+    # `after` is read in the lead's zone and respected.
+    assert calendar.free_calls[-1] == dt.datetime(2030, 1, 10, 8, 0, tzinfo=dt.UTC)
+
+
+async def test_slot_taken_between_offer_and_confirmation(llm: Any, make_settings: Any) -> None:
+    calendar = FakeCalendar()
+    engine = make_engine(llm, make_settings, checkpointer=saver(), calendar=calendar)
+    await _qualified(engine, llm)
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("1, 2 or 3?"))
+    await engine.run_turn(THREAD, say("times?", "s1"), contact=CONTACT)
+    offered = (await engine.state(THREAD))["offered_slots"]
+    calendar.taken.add(offered[0].start)
+    llm.push(tool_calls=[tool_call("book_slot", option=1)])
+    llm.push(json=agent_json("Sorry, that one just went. Here are others."))
+    result = await engine.run_turn(THREAD, say("the first", "s2"), contact=CONTACT)
+    assert result.handoff is None and result.stage == "scheduling"
+    assert "just taken" in llm.chat_requests[-1]["messages"][-1]["content"]
+
+
+async def _qualified(engine: Any, llm: Any) -> None:
+    llm.push(json=agent_json(
+        "Thanks, let's book a call.", name="Ana", need="a CRM", budget="5k USD",
+        budget_amount=5000, budget_currency="USD", authority="I decide", authority_decides=True,
+        timeline="next month",
+    ))
+    result = await engine.run_turn(THREAD, say("Ana, CRM, 5k USD, I decide, next month", "q1"),
+                                   contact=CONTACT)
+    assert result.stage == "scheduling"
+
+
+def test_request_bodies_are_json() -> None:
+    """The fake answers are plain JSON (what the scripted server serializes)."""
+    json.dumps(agent_json("x", name="Ana"))
