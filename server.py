@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from api import health
+from api import admin, health, media, webhooks
 from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.resources import open_resources
+from pipeline.wiring import build_pipeline
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -39,13 +40,24 @@ def create_app(
                 "ALLOW_UNSIGNED_WEBHOOKS=true: webhooks without a configured secret accept "
                 "UNSIGNED requests. Use this for local development only."
             )
-        async with open_resources(active, server_settings=db_server_settings) as resources:
+        async with (
+            open_resources(active, server_settings=db_server_settings) as resources,
+            build_pipeline(resources) as pipeline,
+        ):
             app.state.resources = resources
-            log.info("ready: integrations %s", active.integrations())
+            app.state.pipeline = pipeline
+            pipeline.start_background(workers=active.WORKERS_IN_PROCESS)
+            log.info(
+                "ready: workers in process %s, integrations %s",
+                active.WORKERS_IN_PROCESS, active.integrations(),
+            )
             yield
 
     app = FastAPI(title="WhatsApp sales agent", lifespan=lifespan)
     app.include_router(health.router)
+    app.include_router(webhooks.router)
+    app.include_router(admin.router)
+    app.include_router(media.router)
     return app
 
 

@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyHttpUrl,
+    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["Settings", "SettingsError", "get_settings", "describe_validation_error"]
 
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
     # --- Media ------------------------------------------------------------------------------
     MEDIA_MAX_BYTES: PositiveInt = 16 * 1024 * 1024
     MEDIA_TIMEOUT_SECONDS: Annotated[float, Field(gt=0)] = 20.0
+    # MIME types downloaded (an entry ending in "/" is a prefix); others are refused politely.
+    MEDIA_ALLOWED_TYPES: Annotated[
+        list[str],
+        NoDecode,
+        BeforeValidator(lambda v: [t.strip() for t in v.split(",")] if isinstance(v, str) else v),
+    ] = ["audio/", "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"]
+    MEDIA_PDF_MAX_CHARS: PositiveInt = 4000
 
     # --- Google Calendar and scheduling ----------------------------------------------------
     GOOGLE_SERVICE_ACCOUNT_FILE: Path | None = None

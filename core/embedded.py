@@ -58,7 +58,7 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
 
     pg_dir = data_dir / "postgres"
     pg_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pg_dir, cleanup_mode="stop")
+    server = pgserver.get_server(pg_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     log.info("embedded PostgreSQL (pgserver) serving %s", pg_dir)
     return server.get_uri(), server
 

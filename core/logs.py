@@ -14,8 +14,10 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    # httpx logs every request URL at INFO, and media URLs carry tokens: keep it quiet.
+    # httpx logs every request URL at INFO and httpcore the headers at DEBUG; media URLs and
+    # redirects carry tokens and signatures: keep both quiet.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def mask_phone(number: str | None) -> str:

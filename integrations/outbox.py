@@ -29,12 +29,14 @@ that knows it runs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENQUEUE",
+    "LEAD_EMAIL_KIND",
     "MANAGER_EMAIL_KIND",
     "OutboxRow",
     "OutboxWorker",
@@ -59,6 +62,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANAGER_EMAIL_KIND = "manager_email"
+LEAD_EMAIL_KIND = "lead_email"
+"""An email to the lead: `{"to", "subject", "text", "attachments": [[name, mime, base64]]}`
+(the local calendar's .ics invitations)."""
 
 ENQUEUE = """
 INSERT INTO outbox (kind, dedup_key, payload, contact_id)
@@ -110,6 +116,11 @@ def stable_message_id(row_id: int, dedup_key: str, mail_from: str) -> str:
     domain = mail_from.rpartition("@")[2].strip("<> ") or "localhost"
     digest = hashlib.sha256(dedup_key.encode()).hexdigest()[:16]
     return f"<outbox.{row_id}.{digest}@{domain}>"
+
+
+def _header_safe(value: str) -> str:
+    """A header value with no line breaks or control characters (no header injection)."""
+    return "".join(ch for ch in value if ch.isprintable()).strip()
 
 
 async def enqueue(
@@ -171,7 +182,10 @@ class OutboxWorker:
         )
         self.max_backoff = max_backoff
         self.alert_after = alert_after
-        self._handlers: dict[str, Handler] = {MANAGER_EMAIL_KIND: self._send_manager_email}
+        self._handlers: dict[str, Handler] = {
+            MANAGER_EMAIL_KIND: self._send_manager_email,
+            LEAD_EMAIL_KIND: self._send_lead_email,
+        }
         self._wake = asyncio.Event()
 
     @classmethod
@@ -272,6 +286,25 @@ class OutboxWorker:
             )
         async with self._pool.acquire() as conn:
             await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay)
+
+    async def _send_lead_email(self, row: OutboxRow) -> None:
+        data = json.loads(row.payload)
+        message = EmailMessage()
+        message["From"] = self.mail_from
+        message["To"] = _header_safe(data["to"])
+        message["Subject"] = _header_safe(data["subject"])
+        message["Message-ID"] = stable_message_id(row.id, row.dedup_key, self.mail_from)
+        message.set_content(data["text"])
+        for name, mime, encoded in data.get("attachments", []):
+            maintype, _, subtype = mime.partition(";")[0].strip().partition("/")
+            params = dict(
+                part.strip().split("=", 1) for part in mime.split(";")[1:] if "=" in part
+            )
+            message.add_attachment(
+                base64.b64decode(encoded), maintype=maintype, subtype=subtype,
+                filename=name, params=params,
+            )
+        await self._mailer.send(message)
 
     async def _send_manager_email(self, row: OutboxRow) -> None:
         request = QuoteRequest.from_json(row.payload)

@@ -160,6 +160,10 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _key(thread: str, part: str) -> str:
     return f"{PREFIX}{{{thread}}}:{part}"
 
@@ -302,10 +306,16 @@ class BurstBuffer:
             )
         )
 
+    async def forget(self, thread_id: str) -> None:
+        """Drop everything buffered for a contact (a data-deletion request)."""
+        parts = ("msgs", "inflight", "state", "lease")
+        await self.redis.delete(*(_key(thread_id, part) for part in parts))
+        await self.redis.zrem(DUE_KEY, thread_id)
+
     # --- Per-burst state kept across retries -------------------------------------------------
     async def get_state(self, burst: Burst) -> dict[str, str]:
         raw = await self.redis.hgetall(_key(burst.thread_id, "state"))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     async def set_state(
         self, burst: Burst, field: str, value: str, *, only_if_absent: bool = False

@@ -8,7 +8,6 @@ __all__ = [
     "ACK_LATENCY",
     "BURST_SIZE",
     "BURSTS",
-    "FALLBACKS",
     "OUTBOUND_FAILURES",
     "QUEUE_LAG",
     "RERUNS",
@@ -37,7 +36,6 @@ TURN_LATENCY = Histogram(
 QUEUE_LAG = Histogram(
     "wa_queue_lag_seconds", "From a burst being due to a worker claiming it.", buckets=_FAST
 )
-FALLBACKS = Counter("wa_fallback_turns_total", "Turns answered by the deterministic fallback.")
 RERUNS = Counter("wa_stale_reruns_total", "Graph runs repeated because the contact wrote again.")
 OUTBOUND_FAILURES = Counter(
     "wa_outbound_failures_total", "Replies that could not be sent (after retries).", ["channel"]

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ from pipeline.buffer import Burst, BurstBuffer, LeaseLost
 from pipeline.commands import parse_command
 from pipeline.convert import MessageConverter, TextConverter
 from pipeline.texts import guess_language, text_for
+from pipeline.voice import VoiceReplier, burst_had_voice
 
 if TYPE_CHECKING:
     from langchain_core.messages import HumanMessage
@@ -70,6 +72,10 @@ class TurnEngine(Protocol):
     async def reset(self, thread_id: str) -> None: ...
 
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None: ...
+
+    async def prune(self, thread_id: str) -> None:
+        """Drop all but the newest checkpoint (memory stays bounded between turns)."""
+        ...
 
 
 class PipelineStore(Protocol):
@@ -120,6 +126,8 @@ class BurstProcessor:
         store: PipelineStore | None = None,
         converter: MessageConverter | None = None,
         max_reruns: int = MAX_RERUNS,
+        on_handoff: Callable[[], None] | None = None,
+        voice: VoiceReplier | None = None,
     ) -> None:
         self.buffer = buffer
         self.engine = engine
@@ -127,6 +135,8 @@ class BurstProcessor:
         self.store = store
         self.converter = converter or TextConverter()
         self.max_reruns = max_reruns
+        self.on_handoff = on_handoff
+        self.voice = voice
 
     async def process(self, burst: Burst) -> None:
         """Process `burst` to its end: acked when done, released for a retry when it failed."""
@@ -173,6 +183,7 @@ class BurstProcessor:
         if outcome == "replied":
             try:
                 await self.engine.summarize(burst.thread_id)
+                await self.engine.prune(burst.thread_id)
             except Exception:  # noqa: BLE001 - the reply is out; a summary can wait a turn
                 log.warning("summarizing %s failed; it is retried on the next turn", who)
 
@@ -261,8 +272,8 @@ class BurstProcessor:
                 len(new),
             )
             await self._record_inbound(new)
-        if getattr(result, "fallback", False):
-            metrics.FALLBACKS.inc()
+        if getattr(result, "handoff", None) is not None and self.on_handoff is not None:
+            self.on_handoff()  # the manager's email goes out now, not at the next poll
         reply = getattr(result, "reply", None)
         if not reply:
             return "silent"
@@ -301,6 +312,13 @@ class BurstProcessor:
         if self.store is not None:
             await self.store.record_outbound(
                 channel=contact.channel, contact=contact.contact, text=reply, message_ids=sent_ids
+            )
+        # Once per burst, even when a retry sends the rest of the text.
+        if self.voice is not None and await self.buffer.set_state(
+            burst, "voice", "1", only_if_absent=True
+        ):
+            await self.voice.maybe_send_voice(
+                contact.channel, contact.contact, reply, burst_had_voice(burst.messages)
             )
 
     async def _record_inbound(self, messages: list[InboundMessage]) -> None:

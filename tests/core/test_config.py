@@ -73,13 +73,13 @@ def test_defaults_match_the_design() -> None:
 def test_integrations_report_booleans_and_per_agent_models() -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
-        OPENAI_API_KEY="sk-real-looking-key",
+        OPENAI_API_KEY="sk-real-looking-key",  # type: ignore[arg-type]
         TWILIO_ACCOUNT_SID="AC123",
-        TWILIO_AUTH_TOKEN="tok",
+        TWILIO_AUTH_TOKEN="tok",  # type: ignore[arg-type]
         TWILIO_WHATSAPP_NUMBER="whatsapp:+14155238886",
         LLM_MODEL="base-model",
         LLM_MODEL_SCHEDULING="tool-model",
-        BUSINESS_DAYS="Mon, Tue,wed",
+        BUSINESS_DAYS="Mon, Tue,wed",  # type: ignore[arg-type]
     )
     assert settings.integrations()["llm"] is True
     assert settings.integrations()["twilio"] is True

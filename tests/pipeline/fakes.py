@@ -76,6 +76,9 @@ class FakeEngine:
     async def reset(self, thread_id: str) -> None:
         self.resets.append(thread_id)
 
+    async def prune(self, thread_id: str) -> None:
+        return None
+
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
         return None
 

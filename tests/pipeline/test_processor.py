@@ -71,7 +71,7 @@ async def test_re_runs_are_bounded_for_a_chatty_lead(redis: aioredis.Redis) -> N
         await buffer.add(message(f"more {count}"))
         return await original(*args, **kwargs)  # type: ignore[arg-type]
 
-    engine.run_turn = chatty  # type: ignore[method-assign]
+    engine.run_turn = chatty  # type: ignore[method-assign,assignment]
     await processor.process(burst)
     assert len(sender.texts) == 1  # the reply went out despite the stream of messages
     assert count == 3

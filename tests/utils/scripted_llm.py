@@ -228,7 +228,7 @@ class ScriptedLLM:
     async def _transcription(self, request: Request) -> Response:
         form = await request.form()
         upload = form.get("file")
-        audio = await upload.read() if hasattr(upload, "read") else b""
+        audio = b"" if upload is None or isinstance(upload, str) else await upload.read()
         fields = {key: value for key, value in form.items() if key != "file"}
         body = {**fields, "file_bytes": len(audio), "filename": getattr(upload, "filename", None)}
         reply = self._next(self._transcriptions, body, "/v1/audio/transcriptions")

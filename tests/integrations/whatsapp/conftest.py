@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from integrations.whatsapp.sender import RetryPolicy
-from tests.integrations.whatsapp.stand_ins import MetaStandIn, TwilioStandIn
 from tests.utils.servers import ThreadedServer
+from tests.utils.whatsapp_stand_ins import MetaStandIn, TwilioStandIn
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

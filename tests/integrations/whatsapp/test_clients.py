@@ -29,7 +29,7 @@ from integrations.whatsapp.sender import Channels, ChannelSender, RetryPolicy
 from integrations.whatsapp.twilio import TwilioClient
 from integrations.whatsapp.types import InboundMessage
 from tests.integrations.whatsapp.conftest import Sleeps
-from tests.integrations.whatsapp.stand_ins import (
+from tests.utils.whatsapp_stand_ins import (
     ACCESS_TOKEN,
     ACCOUNT_SID,
     AUTH_TOKEN,

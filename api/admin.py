@@ -1,0 +1,112 @@
+"""The manager's API: leads, their transcripts, replying as the business, releasing a contact
+back to the bot, closing a lead, and erasing a contact. Every route needs the admin token."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, Field
+
+from api.deps import AdminDep, PipelineDep
+from core.logs import mask_phone
+from integrations.leads import LeadNotFound
+from integrations.whatsapp.errors import ChannelError
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+LeadStatus = Literal["new", "qualifying", "qualified", "booked", "handed_off", "won", "lost"]
+Channel = Literal["twilio", "meta"]
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["won", "lost"]
+
+
+@router.get("/leads")
+async def list_leads(
+    *,
+    pipeline: PipelineDep,
+    status_: Annotated[LeadStatus | None, Query(alias="status")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Leads, newest first, filtered by status and creation date, paginated."""
+    store = pipeline.store
+    items = await store.list_leads(
+        status=status_, since=since, until=until, limit=limit, offset=offset
+    )
+    total = await store.count_leads(status=status_, since=since, until=until)
+    return {"total": total, "limit": limit, "offset": offset, "items": jsonable_encoder(items)}
+
+
+@router.get("/leads/{lead_id}")
+async def get_lead(*, pipeline: PipelineDep, lead_id: int) -> dict[str, Any]:
+    """One lead with its transcript and handoffs."""
+    try:
+        detail = await pipeline.store.get_lead(lead_id)
+    except LeadNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
+    return jsonable_encoder(detail)  # type: ignore[no-any-return]
+
+
+@router.post("/leads/{lead_id}/outcome")
+async def set_outcome(*, pipeline: PipelineDep, lead_id: int, body: OutcomeIn) -> dict[str, str]:
+    """Close the lead as won or lost."""
+    try:
+        await pipeline.store.set_outcome(lead_id, body.outcome)
+    except LeadNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
+    return {"status": body.outcome}
+
+
+@router.post("/contacts/{channel}/{number}/reply")
+async def reply(
+    *, pipeline: PipelineDep, channel: Channel, number: str, body: ReplyIn
+) -> dict[str, Any]:
+    """Send a message to the contact as the business; the bot stays silent while a human talks."""
+    if await pipeline.store.get_contact(channel, number) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.")
+    try:
+        ids = await pipeline.channels.send_text(channel, number, body.text)
+    except ChannelError as exc:
+        log.warning("admin reply to %s failed: %s", mask_phone(number), exc)
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"WhatsApp refused: {exc}") from exc
+    await pipeline.store.record_outbound(
+        channel, number, body.text, author="human", message_ids=ids
+    )
+    return {"message_ids": ids}
+
+
+@router.post("/contacts/{channel}/{number}/release")
+async def release(*, pipeline: PipelineDep, channel: Channel, number: str) -> dict[str, bool]:
+    """Give the contact back to the bot (it knows a human spoke with them)."""
+    was_human = await pipeline.store.release(channel, number)
+    await pipeline.engine.release_to_bot(f"{channel}:{number}")
+    return {"released": was_human}
+
+
+@router.delete("/contacts/{channel}/{number}")
+async def delete_contact(
+    *, pipeline: PipelineDep, channel: Channel, number: str
+) -> dict[str, bool]:
+    """Erase the contact: its rows, its conversation state and anything still buffered."""
+    existed = await pipeline.store.delete_contact(channel, number)
+    thread = f"{channel}:{number}"
+    await pipeline.engine.reset(thread)
+    await pipeline.buffer.forget(thread)
+    log.info("erased contact %s on request", mask_phone(thread))
+    return {"deleted": existed}

@@ -1,0 +1,227 @@
+"""Building the pipeline from the process's resources: every part, its clients, its workers.
+
+The web process (`server.py`) and a separate worker process (`make worker`) build the same
+`Pipeline`; the web process starts the workers only with `WORKERS_IN_PROCESS=true`. Background
+loops (burst workers, outbox sender) are started by the caller, so tests can drive them by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import httpx
+import openai
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+from graph.checkpoint import AsyncRedisSaver
+from graph.engine import ConversationEngine
+from graph.state import SERDE_ALLOWLIST
+from integrations.calendar.factory import calendar_from_settings
+from integrations.leads import LeadStore
+from integrations.mail import mailer_from_settings
+from integrations.media import MediaDownloader
+from integrations.outbox import LEAD_EMAIL_KIND, OutboxWorker, enqueue
+from integrations.speech import Speech
+from integrations.whatsapp.meta import MetaClient
+from integrations.whatsapp.sender import Channels
+from integrations.whatsapp.twilio import TwilioClient
+from pipeline.adapters import StoreForPipeline
+from pipeline.buffer import BurstBuffer
+from pipeline.media import MediaConverter
+from pipeline.processor import BurstProcessor
+from pipeline.voice import AudioStore, VoiceReplier
+from pipeline.worker import WorkerPool
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from pydantic import SecretStr
+
+    from core.config import Settings
+    from core.resources import Resources
+    from integrations.calendar.local import Invitation
+
+__all__ = ["Pipeline", "build_pipeline", "build_channels"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, kw_only=True)
+class Pipeline:
+    """Everything that turns buffered messages into replies and leads."""
+
+    buffer: BurstBuffer
+    processor: BurstProcessor
+    workers: WorkerPool
+    engine: ConversationEngine
+    channels: Channels
+    store: LeadStore
+    outbox: OutboxWorker
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start_background(self, *, workers: bool) -> None:
+        """Start the outbox sender, and the burst workers when `workers`."""
+        self._tasks.append(asyncio.create_task(self.outbox.run_forever(self._stop)))
+        if workers:
+            self.workers.start()
+
+    async def stop_background(self) -> None:
+        self._stop.set()
+        await self.workers.stop()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
+    """The client for speech-to-text and text-to-speech, when an LLM server is configured."""
+    if settings.OPENAI_API_KEY is None:
+        return None
+    return openai.AsyncOpenAI(
+        api_key=settings.OPENAI_API_KEY.get_secret_value(),
+        base_url=str(settings.OPENAI_BASE_URL) if settings.OPENAI_BASE_URL else None,
+        timeout=settings.LLM_TIMEOUT_SECONDS,
+        max_retries=settings.LLM_MAX_RETRIES,
+    )
+
+
+def build_channels(settings: Settings, http: httpx.AsyncClient) -> Channels:
+    """A client for each configured channel."""
+    channels = Channels()
+    if settings.twilio_configured:
+        assert settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN
+        assert settings.TWILIO_WHATSAPP_NUMBER
+        channels.register(
+            "twilio",
+            TwilioClient(
+                settings.TWILIO_ACCOUNT_SID,
+                settings.TWILIO_AUTH_TOKEN.get_secret_value(),
+                settings.TWILIO_WHATSAPP_NUMBER,
+                api_base=str(settings.TWILIO_API_BASE),
+                http=http,
+            ),
+        )
+    if settings.meta_configured:
+        assert settings.META_ACCESS_TOKEN and settings.META_PHONE_NUMBER_ID
+        channels.register(
+            "meta",
+            MetaClient(
+                settings.META_ACCESS_TOKEN.get_secret_value(),
+                settings.META_PHONE_NUMBER_ID,
+                graph_base=str(settings.META_GRAPH_BASE),
+                http=http,
+            ),
+        )
+    return channels
+
+
+@asynccontextmanager
+async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
+    """The pipeline over `resources`; background loops not started (see `start_background`)."""
+    settings = resources.settings
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
+        channels = build_channels(settings, http)
+        store = LeadStore.from_settings(resources.pool, settings)
+        outbox = OutboxWorker.from_settings(
+            resources.pool, mailer_from_settings(settings), settings
+        )
+
+        async def email_invitation(invitation: Invitation) -> None:
+            name, mime, data = invitation.attachment
+            booking = invitation.booking
+            payload = {
+                "to": invitation.to,
+                "subject": invitation.subject,
+                "text": f"{invitation.subject}\n\nThe invitation is attached ({name}).",
+                "attachments": [[name, mime, base64.b64encode(data).decode()]],
+            }
+            key = f"invitation:{booking.id}:{booking.status}:{booking.start.isoformat()}"
+            async with resources.pool.acquire() as conn:
+                await enqueue(conn, kind=LEAD_EMAIL_KIND, dedup_key=key, payload=payload)
+            outbox.wake()
+
+        calendar = calendar_from_settings(settings, resources.pool, on_invitation=email_invitation)
+        oai = _openai_client(settings)
+        speech = None
+        if oai is not None:
+            speech = Speech(
+                oai,
+                stt_model=settings.STT_MODEL,
+                tts_model=settings.TTS_MODEL,
+                voice=settings.TTS_VOICE,
+            )
+        secret = _secret
+        downloader = MediaDownloader(
+            http=http,
+            max_bytes=settings.MEDIA_MAX_BYTES,
+            timeout_seconds=settings.MEDIA_TIMEOUT_SECONDS,
+            allowed_types=settings.MEDIA_ALLOWED_TYPES,
+            twilio_account_sid=settings.TWILIO_ACCOUNT_SID,
+            twilio_auth_token=secret(settings.TWILIO_AUTH_TOKEN),
+            twilio_api_base=str(settings.TWILIO_API_BASE),
+            meta_access_token=secret(settings.META_ACCESS_TOKEN),
+            meta_graph_base=str(settings.META_GRAPH_BASE),
+        )
+        voice = VoiceReplier(
+            speech,
+            channels=channels,
+            enabled=settings.VOICE_REPLIES,
+            store=AudioStore(resources.redis),
+            public_base_url=str(settings.PUBLIC_BASE_URL) if settings.PUBLIC_BASE_URL else None,
+        )
+        # History is kept while a turn runs, so a stale draft can be discarded by forking from the
+        # checkpoint the burst started from; it is pruned to the newest checkpoint after each turn.
+        checkpointer = AsyncRedisSaver(
+            resources.redis,
+            ttl_seconds=settings.CONVERSATION_TTL_SECONDS,
+            shallow=False,
+            serde=JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST),
+        )
+        engine = ConversationEngine(
+            checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store
+        )
+        buffer = BurstBuffer(
+            resources.redis,
+            quiet_ms=settings.BUFFER_QUIET_MS,
+            max_wait_ms=settings.BUFFER_MAX_WAIT_MS,
+        )
+        processor = BurstProcessor(
+            buffer=buffer,
+            engine=engine,
+            sender=channels,
+            store=StoreForPipeline(store, human_idle_hours=settings.HUMAN_IDLE_HOURS),
+            converter=MediaConverter(
+                downloader, speech=speech, pdf_max_chars=settings.MEDIA_PDF_MAX_CHARS
+            ),
+            on_handoff=outbox.wake,
+            voice=voice,
+        )
+        workers = WorkerPool(buffer, processor, concurrency=settings.WORKER_CONCURRENCY)
+        pipeline = Pipeline(
+            buffer=buffer,
+            processor=processor,
+            workers=workers,
+            engine=engine,
+            channels=channels,
+            store=store,
+            outbox=outbox,
+        )
+        try:
+            yield pipeline
+        finally:
+            await pipeline.stop_background()
+            if oai is not None:
+                await oai.close()
