@@ -320,6 +320,18 @@ async def main() -> None:
                 f"mean {statistics.fmean(sizes):,.0f} B, max {max(sizes):,} B"
                 + (f" (target < {TARGET_BYTES_PER_THREAD:,} B)" if label == "shallow" else "")
             )
+            if label == "history":
+                # The app keeps history during a turn (a stale draft forks from the turn's first
+                # checkpoint) and prunes to the newest checkpoint after each turn.
+                await saver.aprune(
+                    [f"bench:async-history:{n}" for n in range(THREADS)], strategy="keep_latest"
+                )
+                sizes = await memory_per_thread(saver, "async-history")
+                _out(
+                    f"redis memory per thread after {TURNS_PER_THREAD} turns (history, pruned "
+                    f"after the turn, as the app runs): mean {statistics.fmean(sizes):,.0f} B, "
+                    f"max {max(sizes):,} B (target < {TARGET_BYTES_PER_THREAD:,} B)"
+                )
             for durability in DURABILITIES:
                 for n in range(THREADS):
                     await saver.adelete_thread(f"bench:{durability}-{label}:{n}")
