@@ -94,8 +94,9 @@ async def reply(
 @router.post("/contacts/{channel}/{number}/release")
 async def release(*, pipeline: PipelineDep, channel: Channel, number: str) -> dict[str, bool]:
     """Give the contact back to the bot (it knows a human spoke with them)."""
+    notes = await pipeline.store.human_notes(channel, number)
     was_human = await pipeline.store.release(channel, number)
-    await pipeline.engine.release_to_bot(f"{channel}:{number}")
+    await pipeline.engine.release_to_bot(f"{channel}:{number}", human_notes=notes or None)
     return {"released": was_human}
 
 

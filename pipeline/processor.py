@@ -91,8 +91,9 @@ class PipelineStore(Protocol):
         """`"opted_out"`, `"human"`, or None when the bot may answer."""
         ...
 
-    async def returned_to_bot(self, channel: str, contact: str) -> bool:
-        """True once when a contact's human stretch ended by idleness since the last call."""
+    async def returned_to_bot(self, channel: str, contact: str) -> str | None:
+        """Once, when a contact's human stretch ended by idleness since the last call: what the
+        human wrote during it ("" if nothing). None otherwise."""
         ...
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
@@ -229,8 +230,10 @@ class BurstProcessor:
             silenced = await store.silenced(contact.channel, contact.contact)
         if silenced is not None:
             return f"silenced_{silenced}"
-        if store is not None and await store.returned_to_bot(contact.channel, contact.contact):
-            await self.engine.release_to_bot(thread)
+        if store is not None:
+            notes = await store.returned_to_bot(contact.channel, contact.contact)
+            if notes is not None:
+                await self.engine.release_to_bot(thread, human_notes=notes or None)
         if "reset" in commands:
             await self.engine.reset(thread)
             await self.buffer.set_state(burst, "reply", text_for("reset", language))

@@ -200,6 +200,12 @@ INSERT INTO transcript (
 VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)
 ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
 RETURNING id"""
+SELECT_HUMAN_NOTES = """
+SELECT t.text FROM transcript AS t JOIN contacts AS c ON c.id = t.contact_id
+WHERE c.channel = $1 AND c.number = $2 AND t.author = 'human' AND t.text IS NOT NULL
+  AND c.human_since IS NOT NULL AND t.at >= c.human_since
+ORDER BY t.at DESC, t.id DESC
+LIMIT $3"""
 SELECT_TRANSCRIPT = """
 SELECT * FROM (
     SELECT id, direction, author, kind, text, media::text AS media, details::text AS details,
@@ -619,6 +625,17 @@ class LeadStore:
             row_id = await conn.fetchval(TOUCH_HUMAN, channel, _number(number), self.now())
         if row_id is None:
             raise ContactNotFound(f"no {channel} contact with that number")
+
+    async def human_notes(
+        self, channel: str, number: str, *, limit: int = 5, max_chars: int = 600
+    ) -> str:
+        """What the business wrote to the contact during the current human stretch (the last
+        `limit` messages, oldest first, at most `max_chars`): the bot reads it on release so it
+        does not ask again what the human settled. Empty when the human wrote nothing."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(SELECT_HUMAN_NOTES, channel, _number(number), limit)
+        notes = " / ".join(row["text"].strip() for row in reversed(rows))
+        return notes if len(notes) <= max_chars else notes[: max_chars - 1] + "…"
 
     async def release(self, channel: str, number: str) -> bool:
         """Give the contact back to the bot and resolve its open handoffs; returns whether a

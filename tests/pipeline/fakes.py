@@ -135,8 +135,8 @@ class FakeStore:
             return "opted_out"
         return "human" if self.human else None
 
-    async def returned_to_bot(self, channel: str, contact: str) -> bool:
-        return False
+    async def returned_to_bot(self, channel: str, contact: str) -> str | None:
+        return None
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None:
         self.opted_out = opted_out

@@ -232,6 +232,25 @@ async def test_release_returns_the_contact_to_the_bot(store: LeadStore) -> None:
         await store.touch_human("meta", "+34999999999")
 
 
+async def test_human_notes_are_what_the_business_wrote_in_the_current_stretch(
+    store: LeadStore, clock: Clock
+) -> None:
+    await store.record_outbound("meta", NUMBER, "bot text before", author="bot", message_ids=["b1"])
+    assert await store.human_notes("meta", NUMBER) == ""
+    await store.handed_off(handoff_event())
+    clock.advance(minutes=5)
+    await store.record_outbound("meta", NUMBER, "Price agreed: 4,500 EUR", author="human",
+                                message_ids=["h1"])
+    clock.advance(minutes=5)
+    await store.record_outbound("meta", NUMBER, "Contract goes out Monday", author="human",
+                                message_ids=["h2"])
+    assert await store.human_notes("meta", NUMBER) == (
+        "Price agreed: 4,500 EUR / Contract goes out Monday"
+    )
+    await store.release("meta", NUMBER)
+    assert await store.human_notes("meta", NUMBER) == ""  # the stretch is over
+
+
 async def test_repeat_handoffs_within_a_stretch_are_one_and_after_it_are_new(
     store: LeadStore, db: asyncpg.Pool, clock: Clock
 ) -> None:
