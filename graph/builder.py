@@ -8,6 +8,9 @@
     START -> summarize -> END       (task "summarize", after the reply is sent)
     START -> release -> END         (task "release", a human gives the contact back)
 
+In the human mode of a `booked` handoff, a request to move or cancel the booked call still goes to
+the scheduling agent (the one exception to silence after a handoff; see `graph.routing`).
+
 Agents propose (`draft`); `advance` applies the graph's own rules (stage transitions, triggers)
 into a `commit`; `hand_over` adds the handoff; `finish` tells the lead sink and only then applies
 the commit, so a sink failure fails the turn and leaves the conversation as it was (see
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
 
     from core.config import Settings
-    from integrations.calendar.base import Calendar
+    from integrations.calendar.base import Booking, Calendar
 
 __all__ = ["Clock", "build_graph", "handoff_event", "lead_update", "recent_transcript", "utc_now"]
 
@@ -110,6 +113,11 @@ def handoff_event(thread_id: str, state: Mapping[str, Any], *, recent: int) -> H
         recent=recent_transcript(list(state.get("messages") or ()), limit=recent),
         booking=state.get("booking"),
     )
+
+
+def _confirmed(booking: Booking | None) -> bool:
+    """A booked call that stands (not cancelled)."""
+    return booking is not None and booking.status == "confirmed"
 
 
 # --- Nodes -------------------------------------------------------------------------------------
@@ -171,7 +179,10 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
         draft = state["draft"]
         assert draft is not None
         stage: Stage = state.get("stage") or "greeting"
-        booked_now = draft["booking"] is not None and state.get("booking") is None
+        booked = _confirmed(draft["booking"])
+        # A moved call is not a new booking (no second `booked` handoff); a call booked again
+        # after a cancellation is.
+        booked_now = booked and not _confirmed(state.get("booking"))
         streak = next_streak(state.get("unresolved") or 0, draft["resolved"])
         reason = evaluate(
             stage=stage,
@@ -184,7 +195,7 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
             unresolved_limit=settings.HANDOFF_UNRESOLVED,
         )
         commit: TurnCommit = {
-            "stage": next_stage(stage, draft["profile"], booked=draft["booking"] is not None),
+            "stage": next_stage(stage, draft["profile"], booked=booked),
             "profile": draft["profile"],
             "language": draft["language"],
             "unresolved": streak,
@@ -193,6 +204,7 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
             "offered_slots": draft["offered_slots"],
             "proposed_slot": draft["proposed_slot"],
             "asked": draft["asked"],
+            "changing_booking": draft.get("changing_booking", False),
         }
         return {"commit": commit, "handoff_reason": reason, "reply": draft["reply"]}
 
@@ -212,6 +224,7 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
         commit["handoff"] = {"reason": reason, "at": deps.clock()}
         commit["unresolved"] = 0
         commit["language"] = language
+        commit["changing_booking"] = False  # a person takes over whatever was under way
         return {"commit": commit, "reply": reply}
 
     async def finish(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
@@ -259,7 +272,8 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
                 "released_at": deps.clock(),
                 "notes": state.get("release_notes"),
             },
-            "stage": stage_for(profile, booked=booking is not None),
+            "stage": stage_for(profile, booked=_confirmed(booking)),
+            "changing_booking": False,
             "unresolved": 0,
             "last_confidence": None,
             "proposed_slot": None,

@@ -23,6 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from core.logs import mask_phone
 from graph.builder import Clock, build_graph, handoff_event, utc_now
 from graph.events import HandoffEvent, LeadSink, Stage
+from graph.routing import booking_changes_allowed
 from integrations.llm import ModelFactory, model_factory
 
 if TYPE_CHECKING:
@@ -195,10 +196,20 @@ class ConversationEngine:
         snapshot = await self._graph.aget_state(self._config(thread_id))
         return dict(snapshot.values)
 
-    async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
-        """Leave human mode; the agents then know a person handled a stretch (and its notes)."""
+    async def answers_booking_changes(self, thread_id: str) -> bool:
+        """Whether this conversation is in human mode only because a call was booked: its turns
+        then still answer requests to move or cancel that call, and stay silent otherwise
+        (`graph.routing`). The pipeline asks before running a turn for a silenced contact."""
         current = await self.state(thread_id)
-        if not current.get("human_mode"):
+        return bool(current.get("human_mode")) and booking_changes_allowed(current)
+
+    async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
+        """Leave human mode; the agents then know a person handled a stretch (and its notes).
+
+        Outside human mode this records the stretch only when there are notes: a manager who took
+        over by simply writing to the lead (no handoff) still hands what they settled to the bot."""
+        current = await self.state(thread_id)
+        if not current or (not current.get("human_mode") and not human_notes):
             return
         await self._graph.ainvoke(
             {"task": "release", "release_notes": human_notes},

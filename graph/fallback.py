@@ -85,6 +85,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "confirm": "Shall I book {slot}? Reply *yes* to confirm.",
         "booked": "Done! Your call is booked for {slot}.",
         "taken": "Sorry, that time was just taken.",
+        "confirm_move": "Shall I move your call to {slot}? Reply *yes* to confirm.",
+        "moved": "Done! Your call is now on {slot}.",
         "after": (
             "Thanks for your message! Our team has your details and will get back to you here."
         ),
@@ -113,6 +115,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "confirm": "¿Reservo {slot}? Responde *sí* para confirmar.",
         "booked": "¡Listo! Tu llamada quedó agendada para {slot}.",
         "taken": "Lo siento, ese horario se acaba de ocupar.",
+        "confirm_move": "¿Muevo tu llamada a {slot}? Responde *sí* para confirmar.",
+        "moved": "¡Listo! Tu llamada ahora es el {slot}.",
         "after": (
             "¡Gracias por tu mensaje! Nuestro equipo tiene tus datos y te responderá por aquí."
         ),
@@ -141,6 +145,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "confirm": "Posso reservar {slot}? Responda *sim* para confirmar.",
         "booked": "Pronto! Sua ligação está agendada para {slot}.",
         "taken": "Desculpe, esse horário acabou de ser ocupado.",
+        "confirm_move": "Posso mudar sua ligação para {slot}? Responda *sim* para confirmar.",
+        "moved": "Pronto! Sua ligação agora é {slot}.",
         "after": "Obrigado pela mensagem! Nossa equipe tem os seus dados e vai responder por aqui.",
     },
 }
@@ -445,13 +451,19 @@ def offer_reply(slots: Sequence[Slot], zone: ZoneInfo, language: str | None) -> 
     return text_for("offer", language, slots=format_slots(slots, zone, language))
 
 
-def confirm_reply(slot: Slot, zone: ZoneInfo, language: str | None) -> str:
-    return text_for("confirm", language, slot=format_slot(slot, zone, language))
+def confirm_reply(
+    slot: Slot, zone: ZoneInfo, language: str | None, *, move: bool = False
+) -> str:
+    key = "confirm_move" if move else "confirm"
+    return text_for(key, language, slot=format_slot(slot, zone, language))
 
 
-def booked_reply(booking: Booking, zone: ZoneInfo, language: str | None) -> str:
+def booked_reply(
+    booking: Booking, zone: ZoneInfo, language: str | None, *, moved: bool = False
+) -> str:
     slot = Slot(start=booking.start, end=booking.end)
-    reply = text_for("booked", language, slot=format_slot(slot, zone, language))
+    key = "moved" if moved else "booked"
+    reply = text_for(key, language, slot=format_slot(slot, zone, language))
     return f"{reply}\n{booking.link}" if booking.link else reply
 
 

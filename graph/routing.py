@@ -8,6 +8,17 @@ The graph, not the model, moves stages, and only forwards, from what the lead pr
 Other handoffs (requested, low confidence, unresolved) are `graph.triggers`' business; the hand-over
 node then sets the stage to `handoff` whatever the reason, and releasing the contact to the bot
 recomputes the stage from the profile (`stage_for`).
+
+After a handoff the bot is silent (human mode), with one narrow exception: a `booked` handoff.
+That handoff tells the sales team a call is booked; nobody has to act on it, and the booking
+must stay manageable. So while the conversation is in human mode *only* because of a booked
+call, the lead's requests to move or cancel that call ("can we move it?", matched by
+`graph.triggers.booking_change_request`, then followed until the change is done) go to the
+scheduling agent; everything else is recorded silently, as for every other handoff reason. A
+later handoff of another reason (the lead asks for a person, the agent is unsure) ends the
+exception, and so does a person of the team writing to the lead (the pipeline sees that and
+does not run the graph at all). Booking changes are routed the same way once the bot has the
+conversation back.
 """
 
 from __future__ import annotations
@@ -17,11 +28,15 @@ from typing import Any, Literal
 
 from langgraph.graph import END
 
+from agents import burst_texts
 from graph.events import Stage
 from graph.lead import LeadProfile
+from graph.triggers import booking_change_request
 
 __all__ = [
     "AGENT_NODES",
+    "booking_changes_allowed",
+    "changes_booking",
     "next_stage",
     "route_after_advance",
     "route_after_ingest",
@@ -57,6 +72,28 @@ def stage_for(profile: LeadProfile, *, booked: bool) -> Stage:
     return next_stage("greeting", profile, booked=booked)
 
 
+def booking_changes_allowed(state: Mapping[str, Any]) -> bool:
+    """The lead has a confirmed call the bot may still move or cancel: the bot has the
+    conversation, or a human has it only because that call was booked (handoff `booked`)."""
+    booking = state.get("booking")
+    if booking is None or booking.status != "confirmed":
+        return False
+    if state.get("human_mode"):
+        handoff = state.get("handoff")
+        return handoff is not None and handoff["reason"] == "booked"
+    return True
+
+
+def changes_booking(state: Mapping[str, Any]) -> bool:
+    """This turn is about changing the booked call: a change is under way, or the burst asks
+    for one; and the bot may handle it (`booking_changes_allowed`)."""
+    if not booking_changes_allowed(state):
+        return False
+    return bool(state.get("changing_booking")) or (
+        booking_change_request(burst_texts(state)) is not None
+    )
+
+
 def route_start(state: Mapping[str, Any]) -> Literal["ingest", "summarize", "release"]:
     """Which kind of run this is (the engine's input sets `task`)."""
     task = state.get("task") or "turn"
@@ -68,12 +105,15 @@ def route_start(state: Mapping[str, Any]) -> Literal["ingest", "summarize", "rel
 
 
 def route_after_ingest(state: Mapping[str, Any]) -> str:
-    """Human mode records and ends; a request for a person skips the model; otherwise the
-    agent of the current stage answers."""
+    """Human mode records and ends (but for a booked call's change, see the module docstring);
+    a request for a person skips the model; a booked call's change goes to the scheduling
+    agent; otherwise the agent of the current stage answers."""
     if state.get("human_mode"):
-        return END
+        return "scheduling" if changes_booking(state) else END
     if state.get("handoff_reason") is not None:
         return "hand_over"
+    if changes_booking(state):
+        return "scheduling"
     stage: Stage = state.get("stage") or "greeting"
     return AGENT_NODES[stage]
 

@@ -13,7 +13,7 @@ so LangGraph's serializer stores it and `SERDE_ALLOWLIST` can register it with a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -97,7 +97,10 @@ class Draft(TypedDict):
     proposed_slot: int | None
     """The offered slot (1-based) the fallback policy asked the lead to confirm."""
     booking: Booking | None
-    """The call booked in this turn, if any."""
+    """The call booked in this turn, if any (moved or cancelled by this turn, for a booked lead)."""
+    changing_booking: NotRequired[bool]
+    """Scheduling only: the lead's change of their booked call is still open after this turn
+    (False once it was moved, cancelled or kept)."""
 
 
 class TurnCommit(TypedDict, total=False):
@@ -114,6 +117,7 @@ class TurnCommit(TypedDict, total=False):
     offered_slots: list[Slot]
     proposed_slot: int | None
     asked: str | None
+    changing_booking: bool
 
 
 class TurnOutcome(TypedDict):
@@ -151,7 +155,11 @@ class ConversationState(TypedDict, total=False):
     handoff: HandoffRecord | None
     """The last handoff to a human (reason and time), kept after release."""
     booking: Booking | None
-    """The booked call, once there is one."""
+    """The booked call, once there is one (status `cancelled` once the lead cancelled it)."""
+    changing_booking: bool
+    """The lead asked to move or cancel their booked call and the scheduling agent is on it:
+    while set, the lead's messages go to that agent, also in the human mode of a `booked`
+    handoff (`graph.routing.booking_changes_allowed`). Cleared once moved, cancelled or kept."""
     human_mode: bool
     """A human has the conversation: the bot records messages and stays silent."""
     human_stretch: HumanStretch | None

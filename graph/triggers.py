@@ -11,6 +11,10 @@ Reasons, in order of precedence when several hold in one turn:
 
 The streak counts turns (a burst is answered by one agent call with one `resolved` flag). Fallback
 turns report neither confidence nor resolution, so they neither fire nor reset these two rules.
+
+`booking_change_request` is the other keyword net: "can we move it?" / "cancel my call" from a
+lead whose call is booked. It decides whether the bot may speak during a `booked` handoff (see
+`graph.routing`), so it is phrases about moving or cancelling, never a bare "change" or "time".
 """
 
 from __future__ import annotations
@@ -18,10 +22,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Literal
 
 from graph.events import HandoffReason, Stage
 
-__all__ = ["HUMAN_COMMAND", "asks_for_human", "evaluate", "next_streak"]
+__all__ = [
+    "HUMAN_COMMAND", "BookingChange", "asks_for_human", "booking_change_request", "evaluate",
+    "next_streak",
+]
+
+BookingChange = Literal["reschedule", "cancel"]
 
 HUMAN_COMMAND = "/human"
 
@@ -63,6 +73,54 @@ _HUMAN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
 )
 
 
+# What a booked lead writes to move or cancel the call, matched like `_HUMAN_PATTERNS`. Cancelling
+# needs the call named ("cancel it"), so "can I cancel the subscription?" stays the human's.
+_CALL_EN = (
+    r"(?:it|this|that|the call|our call|my call|the meeting|our meeting|my meeting|"
+    r"the appointment|my appointment|the demo|tomorrow'?s call)"
+)
+_CALL_ES = r"(?:la llamada|la reunion|la cita|la videollamada|la demo)"
+_CALL_PT = r"(?:a ligacao|a reuniao|a chamada|a call|o horario|a demo)"
+_CANCEL_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern)
+    for pattern in (
+        rf"\bcancel(?:l?ed|l?ing)? {_CALL_EN}\b",
+        r"^(?:please )?cancel(?: please)?[.!]*$",
+        rf"\bcall {_CALL_EN} off\b",
+        rf"\b(?:cancelar|cancela|cancele|cancelen|cancelemos) {_CALL_ES}\b",
+        r"\b(?:cancelala|cancelarla|cancelenla)\b",
+        rf"\b(?:cancelar|cancela|cancele|desmarcar|desmarca|desmarque) {_CALL_PT}\b",
+        r"\b(?:cancela-la|cancelar ela|desmarcar)\b",
+    )
+)
+_RESCHEDULE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(pattern)
+    for pattern in (
+        # English
+        r"\bre-?schedul(?:e|ed|ing)\b",
+        rf"\b(?:move|shift|push|postpone|bring) {_CALL_EN}\b",
+        r"\bpostpone\b",
+        r"\bchange (?:the |my |our )?(?:time|date|day|hour|slot|call|meeting|appointment)\b",
+        r"\b(?:another|a different|other) (?:time|day|date|slot)\b",
+        r"\b(?:can ?not|can'?t|won'?t|will not|not able to) make it\b",
+        # Spanish
+        r"\breprogram(?:ar|emos|amos|a|e)\b",
+        rf"\b(?:mover|movamos|cambiar|cambiemos|pasar) {_CALL_ES}\b",
+        r"\b(?:cambiar|cambiemos) (?:la hora|el horario|la fecha|el dia)\b",
+        r"\b(?:otro (?:dia|horario)|otra (?:hora|fecha))\b",
+        r"\b(?:posponer|pospongamos|aplazar|aplacemos)\b",
+        r"\bno (?:voy a poder|puedo) (?:ir|asistir|a esa hora|ese dia)\b",
+        # Portuguese
+        r"\b(?:remarcar|remarca|remarque|reagendar|reagenda|reagende)\b",
+        rf"\b(?:mudar|mude|trocar|troque|passar) {_CALL_PT}\b",
+        r"\b(?:mudar|mude|trocar|troque) (?:a hora|a data|o dia)\b",
+        r"\b(?:outro (?:dia|horario)|outra (?:hora|data))\b",
+        r"\b(?:adiar|adie|adiamos)\b",
+        r"\bnao vou (?:poder|conseguir)\b",
+    )
+)
+
+
 def _normalize(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(char for char in decomposed if not unicodedata.combining(char))
@@ -78,6 +136,18 @@ def asks_for_human(texts: Iterable[str]) -> bool:
         if any(pattern.search(normalized) for pattern in _HUMAN_PATTERNS):
             return True
     return False
+
+
+def booking_change_request(texts: Iterable[str]) -> BookingChange | None:
+    """Whether a lead with a booked call asks to cancel it or to move it (en/es/pt phrases);
+    cancelling wins when a message says both ("cancel it, or move it to Friday" is settled by
+    the agent, which confirms first)."""
+    normalized = [_normalize(text) for text in texts]
+    if any(p.search(text) for text in normalized for p in _CANCEL_PATTERNS):
+        return "cancel"
+    if any(p.search(text) for text in normalized for p in _RESCHEDULE_PATTERNS):
+        return "reschedule"
+    return None
 
 
 def next_streak(streak: int, resolved: bool | None) -> int:

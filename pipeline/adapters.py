@@ -42,6 +42,12 @@ class StoreForPipeline:
         if state.opted_out:
             return "opted_out"
         if state.human_active(now=datetime.now(UTC), idle=self.idle):
+            # Nobody of the team has acted since the stretch began (the handoff set both times
+            # and a human message or takeover moves the last one on, or wrote the message that
+            # began it): the graph may still answer a booked call's changes.
+            untouched = state.human_last_activity in (None, state.human_since)
+            if untouched and not await self.store.human_notes(channel, contact):
+                return "handoff"
             return "human"
         return None
 

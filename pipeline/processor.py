@@ -1,7 +1,8 @@
 """One leased burst from buffered messages to a sent reply.
 
 Order of work for a burst: record the inbound messages (the transcript keeps everything, also
-for silenced contacts), handle commands, stay silent for opted-out or human-handled contacts,
+for silenced contacts), handle commands, stay silent for opted-out or human-handled contacts (but
+for a booked call's changes while its handoff is untouched, which the graph still answers),
 run the graph, re-run it if the contact wrote again before the reply went out (bounded), store
 the drafted reply in the burst's state, send its parts in order remembering each one sent,
 record the outbound message, ack, and only then summarize (the lead never waits for that).
@@ -20,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.logs import mask_phone
 from pipeline import metrics
@@ -88,7 +89,9 @@ class PipelineStore(Protocol):
     ) -> None: ...
 
     async def silenced(self, channel: str, contact: str) -> str | None:
-        """`"opted_out"`, `"human"`, or None when the bot may answer."""
+        """`"opted_out"`, `"human"`, `"handoff"` (human mode that no person has acted on yet:
+        silent unless the engine still answers a booked call's changes), or None when the bot
+        may answer."""
         ...
 
     async def returned_to_bot(self, channel: str, contact: str) -> str | None:
@@ -97,6 +100,14 @@ class PipelineStore(Protocol):
         ...
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
+
+
+@runtime_checkable
+class BookingChangesEngine(Protocol):
+    """An engine that, in the human mode of a booked call's handoff, still answers the lead's
+    requests to move or cancel the call (`graph.engine.ConversationEngine`)."""
+
+    async def answers_booking_changes(self, thread_id: str) -> bool: ...
 
 
 class ReplySender(Protocol):
@@ -228,6 +239,18 @@ class BurstProcessor:
         if "start" in commands and store is not None and silenced == "opted_out":
             await store.set_opt_out(contact.channel, contact.contact, False)
             silenced = await store.silenced(contact.channel, contact.contact)
+        # A handoff nobody has acted on yet: silent, except that a booked call stays the bot's
+        # to move or cancel (the graph answers only such requests; graph.routing). Commands
+        # stay silenced there, as in any human mode.
+        booked_call = (
+            silenced == "handoff"
+            and not any(commands)
+            and await self._answers_booking_changes(thread)
+        )
+        if booked_call:
+            silenced = None
+        elif silenced == "handoff":
+            silenced = "human"
         if silenced is not None:
             return f"silenced_{silenced}"
         if store is not None:
@@ -243,7 +266,8 @@ class BurstProcessor:
             await self.buffer.set_state(burst, "reply", text_for(name, language))
             return None
 
-        await self.sender.typing(contact.channel, burst.messages[-1].message_id)
+        if not booked_call:  # there, most messages get no answer: no typing indicator
+            await self.sender.typing(contact.channel, burst.messages[-1].message_id)
         base = await self._base_checkpoint(burst, state)
         fork = burst.attempts > 1
         reruns = 0
@@ -279,12 +303,18 @@ class BurstProcessor:
             self.on_handoff()  # the manager's email goes out now, not at the next poll
         reply = getattr(result, "reply", None)
         if not reply:
-            return "silent"
+            return "silenced_human" if booked_call else "silent"
         lang = getattr(result, "language", None)
         if lang:
             await self.buffer.set_state(burst, "language", lang)
         await self.buffer.set_state(burst, "reply", reply)
         return None
+
+    async def _answers_booking_changes(self, thread_id: str) -> bool:
+        engine = self.engine
+        if not isinstance(engine, BookingChangesEngine):
+            return False
+        return await engine.answers_booking_changes(thread_id)
 
     async def _base_checkpoint(self, burst: Burst, state: dict[str, str]) -> str | None:
         if "base" in state:
@@ -330,11 +360,21 @@ class BurstProcessor:
                 await self.store.record_inbound(message)
 
     async def _apologize(self, burst: Burst) -> None:
-        """Tell the lead once per burst that we could not answer; never raises."""
+        """Tell the lead once per burst that we could not answer; never raises.
+
+        Not to a contact we know is opted out or with a person, nor to one who just sent STOP.
+        When the store cannot tell (it may be what failed), the lead gets the apology: silence
+        is the worse failure for the many who did not opt out."""
+        first = burst.messages[0]
+        if any(parse_command(m.text) == "stop" for m in burst.messages):
+            return
+        if self.store is not None:
+            with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
+                if await self.store.silenced(first.channel, first.contact) is not None:
+                    return
         try:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
                 return
-            first = burst.messages[0]
             language = guess_language(" ".join(m.text or "" for m in burst.messages))
             await self.sender.send_text(first.channel, first.contact, text_for("apology", language))
         except Exception:  # noqa: BLE001 - the provider may be what failed

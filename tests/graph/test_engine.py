@@ -310,10 +310,25 @@ async def test_reset_forgets_the_thread(engine: Any, llm: Any) -> None:
     assert await engine.checkpoint_id(THREAD) is None
 
 
-async def test_release_outside_human_mode_is_a_no_op(engine: Any, llm: Any) -> None:
+async def test_release_outside_human_mode_without_notes_is_a_no_op(engine: Any, llm: Any) -> None:
     await to_qualification(engine, llm)
-    await engine.release_to_bot(THREAD, human_notes="x")
+    await engine.release_to_bot(THREAD)
     assert (await engine.state(THREAD)).get("human_stretch") is None
+
+
+async def test_a_manager_who_wrote_without_a_handoff_hands_over_notes(
+    engine: Any, llm: Any
+) -> None:
+    await to_qualification(engine, llm)
+    await engine.release_to_bot(THREAD, human_notes="Agreed a 10% discount")
+    state = await engine.state(THREAD)
+    assert state["human_stretch"]["notes"] == "Agreed a 10% discount"
+    assert state["stage"] == "qualification" and not state.get("human_mode")
+
+
+async def test_release_of_an_unknown_thread_creates_nothing(engine: Any) -> None:
+    await engine.release_to_bot("meta:+34999999999", human_notes="notes")
+    assert not await engine.state("meta:+34999999999")
 
 
 async def test_rerun_from_a_checkpoint_the_saver_lacks_refuses(engine: Any, llm: Any) -> None:

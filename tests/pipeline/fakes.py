@@ -122,7 +122,12 @@ class FakeStore:
     opted_out: bool = False
     human: bool = False
 
+    fail_record: int = 0
+
     async def record_inbound(self, message: InboundMessage) -> None:
+        if self.fail_record:
+            self.fail_record -= 1
+            raise ConnectionError("postgres is down")
         self.inbound.append(message.message_id)
 
     async def record_outbound(

@@ -153,6 +153,22 @@ async def test_a_failure_apologizes_once_and_retries_later(redis: aioredis.Redis
     assert await buffer.claim() is None
 
 
+async def test_no_apology_to_a_contact_known_to_be_silenced(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, store, processor = _setup(redis)
+    store.human, store.fail_record = True, 1  # recording fails; the store still knows the mode
+    await buffer.add(message("hello?"))
+    await processor.process(await _claim(buffer))
+    assert sender.texts == []
+    store.human, store.opted_out, store.fail_record = False, True, 1
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert sender.texts == []
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))  # recorded now; still silent, nothing lost
+    assert sender.texts == []
+    assert len(store.inbound) == 1 and await buffer.claim() is None
+
+
 async def test_a_send_failure_keeps_the_burst(redis: aioredis.Redis) -> None:
     buffer, engine, sender, _, processor = _setup(redis)
     sender.fail = 2  # the reply and the apology both fail
