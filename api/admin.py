@@ -7,13 +7,13 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, PipelineDep
 from core.logs import mask_phone
-from integrations.leads import LeadNotFound
+from integrations.leads import ContactNotFound, LeadNotFound
 from integrations.whatsapp.errors import ChannelError
 
 __all__ = ["router"]
@@ -24,6 +24,8 @@ router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
 LeadStatus = Literal["new", "qualifying", "qualified", "booked", "handed_off", "won", "lost"]
 Channel = Literal["twilio", "meta"]
+# A contact's number as the store keeps it: E.164. Anything else is a 422, not a store error.
+Number = Annotated[str, Path(pattern=r"^\+[1-9]\d{5,14}$", description="E.164 number")]
 
 
 class ReplyIn(BaseModel):
@@ -75,7 +77,7 @@ async def set_outcome(*, pipeline: PipelineDep, lead_id: int, body: OutcomeIn) -
 
 @router.post("/contacts/{channel}/{number}/reply")
 async def reply(
-    *, pipeline: PipelineDep, channel: Channel, number: str, body: ReplyIn
+    *, pipeline: PipelineDep, channel: Channel, number: Number, body: ReplyIn
 ) -> dict[str, Any]:
     """Send a message to the contact as the business; the bot stays silent while a human talks."""
     if await pipeline.store.get_contact(channel, number) is None:
@@ -92,17 +94,20 @@ async def reply(
 
 
 @router.post("/contacts/{channel}/{number}/release")
-async def release(*, pipeline: PipelineDep, channel: Channel, number: str) -> dict[str, bool]:
+async def release(*, pipeline: PipelineDep, channel: Channel, number: Number) -> dict[str, bool]:
     """Give the contact back to the bot (it knows a human spoke with them)."""
     notes = await pipeline.store.human_notes(channel, number)
-    was_human = await pipeline.store.release(channel, number)
+    try:
+        was_human = await pipeline.store.release(channel, number)
+    except ContactNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.") from None
     await pipeline.engine.release_to_bot(f"{channel}:{number}", human_notes=notes or None)
     return {"released": was_human}
 
 
 @router.delete("/contacts/{channel}/{number}")
 async def delete_contact(
-    *, pipeline: PipelineDep, channel: Channel, number: str
+    *, pipeline: PipelineDep, channel: Channel, number: Number
 ) -> dict[str, bool]:
     """Erase the contact: its rows, its conversation state and anything still buffered."""
     existed = await pipeline.store.delete_contact(channel, number)
