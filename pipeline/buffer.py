@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -156,10 +157,6 @@ return 1
 """
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -193,8 +190,11 @@ class BurstBuffer:
         quiet_ms: int,
         max_wait_ms: int,
         lease_ms: int = 60_000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
+        self.clock = clock
+        """Seconds since the epoch; every process sharing the buffer must agree (NTP)."""
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self.lease_ms = lease_ms
@@ -205,6 +205,9 @@ class BurstBuffer:
         self._release = redis.register_script(RELEASE)
         self._extend = redis.register_script(EXTEND)
         self._state_set = redis.register_script(STATE_SET)
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
 
     # --- Webhook side ----------------------------------------------------------------------
     async def add(self, message: InboundMessage) -> bool:
@@ -222,7 +225,7 @@ class BurstBuffer:
             args=[
                 thread,
                 message.to_json(),
-                _now_ms(),
+                self._now_ms(),
                 self.quiet_ms,
                 self.max_wait_ms,
                 DEDUP_TTL_SECONDS,
@@ -236,7 +239,7 @@ class BurstBuffer:
         """Lease the first due burst. Otherwise the number of seconds until the next one is due
         (0 when the due ones are all held by other workers), or None when nothing is buffered."""
         token = uuid.uuid4().hex
-        now = _now_ms()
+        now = self._now_ms()
         result = await self._claim(
             keys=[DUE_KEY], args=[now, self.lease_ms, token, PREFIX, scan, RETENTION_MS]
         )
@@ -282,14 +285,14 @@ class BurstBuffer:
                 _key(thread, "state"),
                 DUE_KEY,
             ],
-            args=[burst.token, thread, self.quiet_ms, self.max_wait_ms, _now_ms()],
+            args=[burst.token, thread, self.quiet_ms, self.max_wait_ms, self._now_ms()],
         )
         return bool(result)
 
     async def release(self, burst: Burst, *, retry_in_seconds: float) -> bool:
         """Give the burst back, to be tried again in `retry_in_seconds` (processing failed)."""
         thread = burst.thread_id
-        retry_at = _now_ms() + int(retry_in_seconds * 1000)
+        retry_at = self._now_ms() + int(retry_in_seconds * 1000)
         return bool(
             await self._release(
                 keys=[_key(thread, "lease"), DUE_KEY], args=[burst.token, thread, retry_at]
@@ -302,7 +305,7 @@ class BurstBuffer:
         return bool(
             await self._extend(
                 keys=[_key(thread, "lease"), DUE_KEY],
-                args=[burst.token, thread, self.lease_ms, _now_ms()],
+                args=[burst.token, thread, self.lease_ms, self._now_ms()],
             )
         )
 

@@ -51,19 +51,31 @@ async def test_a_repeated_delivery_is_dropped(redis: aioredis.Redis) -> None:
 
 
 async def test_max_wait_caps_a_long_burst(redis: aioredis.Redis) -> None:
-    buffer = _buffer(redis, quiet_ms=300, max_wait_ms=500)
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    claimed: Burst | None = None
-    i = 0
-    while claimed is None:  # a message every 100 ms would postpone a pure quiet-gap rule forever
+    now = [1_000_000.0]
+    buffer = BurstBuffer(redis, quiet_ms=300, max_wait_ms=500, clock=lambda: now[0])
+    # A message every 100 ms would postpone a pure quiet-gap rule forever.
+    for i in range(5):
         await buffer.add(message(f"m{i}"))
-        i += 1
-        await asyncio.sleep(0.1)
-        result = await buffer.claim()
-        claimed = result if isinstance(result, Burst) else None
-        assert loop.time() - start < 5
-    assert 3 <= len(claimed.messages) <= 8
+        now[0] += 0.1
+        assert not isinstance(await buffer.claim(), Burst)
+    now[0] += 0.001  # 500 ms after the first message, though the last was 100 ms ago
+    burst = await buffer.claim()
+    assert isinstance(burst, Burst)
+    assert [m.text for m in burst.messages] == [f"m{i}" for i in range(5)]
+
+
+async def test_the_quiet_gap_restarts_with_each_message(redis: aioredis.Redis) -> None:
+    now = [1_000_000.0]
+    buffer = BurstBuffer(redis, quiet_ms=300, max_wait_ms=5000, clock=lambda: now[0])
+    await buffer.add(message("a"))
+    now[0] += 0.25
+    await buffer.add(message("b"))
+    now[0] += 0.25  # 500 ms after "a", 250 ms after "b": not quiet yet
+    waiting = await buffer.claim()
+    assert isinstance(waiting, float) and abs(waiting - 0.05) < 0.002
+    now[0] += 0.05
+    burst = await buffer.claim()
+    assert isinstance(burst, Burst) and [m.text for m in burst.messages] == ["a", "b"]
 
 
 async def test_two_workers_never_hold_one_contact(redis: aioredis.Redis) -> None:
