@@ -43,6 +43,7 @@ from graph.lead import LeadProfile
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import Runnable
 
     from core.config import Settings
     from graph.state import Draft
@@ -304,13 +305,28 @@ def prompt_messages(
 Output = TypeVar("Output", bound=BaseModel)
 
 
+# (model, output type) -> the structured-output runnable. Building one costs about 0.5 ms of CPU
+# (schema generation), on every turn otherwise; models live as long as the engine does.
+_STRUCTURED: dict[tuple[int, type[BaseModel]], tuple[BaseChatModel, Runnable[Any, Any]]] = {}
+
+
+def _structured(model: BaseChatModel, output: type[BaseModel]) -> Runnable[Any, Any]:
+    cached = _STRUCTURED.get((id(model), output))
+    if cached is not None and cached[0] is model:
+        return cached[1]
+    runnable = model.with_structured_output(output, method="json_schema", strict=True)
+    if len(_STRUCTURED) > 256:  # engines rebuilt many times (tests): keep it bounded
+        _STRUCTURED.clear()
+    _STRUCTURED[(id(model), output)] = (model, runnable)
+    return runnable
+
+
 async def structured_call(
     model: BaseChatModel, output: type[Output], messages: Sequence[BaseMessage]
 ) -> Output:
     """One chat completion answered as `output` (OpenAI structured outputs, strict schema).
     Raises one of `LLM_ERRORS` when the call or the parsing fails."""
-    runnable = model.with_structured_output(output, method="json_schema", strict=True)
-    result = await runnable.ainvoke(list(messages))
+    result = await _structured(model, output).ainvoke(list(messages))
     if not isinstance(result, output):
         raise ValueError(f"the model answered {type(result).__name__}, not {output.__name__}")
     return result

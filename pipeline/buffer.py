@@ -66,8 +66,10 @@ CLAIM = """
 -- KEYS: due ; ARGV: now, lease_ms, token, prefix, scan, retention
 local now = tonumber(ARGV[1])
 local lease_ms = tonumber(ARGV[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
-for _, thread in ipairs(due) do
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+                      tonumber(ARGV[5]))
+for i = 1, #due, 2 do
+  local thread, due_at = due[i], due[i + 1]
   local p = ARGV[4] .. '{' .. thread .. '}:'
   local ttl = redis.call('PTTL', p .. 'lease')
   if ttl > 0 then
@@ -91,7 +93,7 @@ for _, thread in ipairs(due) do
       redis.call('PEXPIRE', p .. 'inflight', ARGV[6])
       local attempts = redis.call('HINCRBY', p .. 'state', 'attempts', 1)
       redis.call('PEXPIRE', p .. 'state', ARGV[6])
-      local result = {thread, tostring(attempts)}
+      local result = {thread, tostring(attempts), due_at}
       for _, m in ipairs(inflight) do table.insert(result, m) end
       return result
     end
@@ -174,6 +176,8 @@ class Burst:
     attempts: int
     """1 on the first try; more when a worker died or processing failed before."""
     messages: list[InboundMessage]
+    due_at: float = 0.0
+    """When the burst became due (epoch seconds): the queue lag is measured from here."""
 
     @property
     def message_ids(self) -> list[str]:
@@ -248,8 +252,11 @@ class BurstBuffer:
         thread = result[0].decode() if isinstance(result[0], bytes) else result[0]
         if not thread:
             return max(0.0, (float(result[1]) - now) / 1000)
-        messages = [InboundMessage.from_json(raw) for raw in result[2:]]
-        return Burst(thread_id=thread, token=token, attempts=int(result[1]), messages=messages)
+        messages = [InboundMessage.from_json(raw) for raw in result[3:]]
+        return Burst(
+            thread_id=thread, token=token, attempts=int(result[1]), messages=messages,
+            due_at=float(result[2]) / 1000,
+        )
 
     async def merge_new(self, burst: Burst) -> list[InboundMessage]:
         """Fold messages that arrived since the claim into `burst`; returns the new ones."""

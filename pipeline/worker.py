@@ -14,7 +14,6 @@ import contextlib
 import logging
 import signal
 import sys
-import time
 
 from pipeline import metrics
 from pipeline.buffer import Burst, BurstBuffer
@@ -79,18 +78,13 @@ class WorkerPool:
                 await asyncio.sleep(1.0)
                 continue
             if isinstance(claimed, Burst):
-                metrics.QUEUE_LAG.observe(0.0 if claimed.attempts > 1 else _lag(claimed))
+                metrics.QUEUE_LAG.observe(max(0.0, self.buffer.clock() - claimed.due_at))
                 await self.processor.process(claimed)
                 continue
             wait = self.poll_max if claimed is None else min(self.poll_max, max(claimed, 0.005))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
-
-
-def _lag(burst: Burst) -> float:
-    last = max(m.timestamp.timestamp() for m in burst.messages)
-    return max(0.0, time.time() - last)
 
 
 async def _serve() -> int:

@@ -7,7 +7,7 @@ a plain value. The raw provider payload is kept for the transcript and debugging
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
@@ -68,8 +68,11 @@ class InboundMessage:
         return f"{self.channel}:{self.contact}"
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # Shallow on purpose: `asdict` deep-copies `raw`, a cost paid on every webhook.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["timestamp"] = self.timestamp.isoformat()
+        data["media"] = [asdict(ref) for ref in self.media]
+        data["location"] = asdict(self.location) if self.location else None
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod

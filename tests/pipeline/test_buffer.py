@@ -73,9 +73,10 @@ async def test_the_quiet_gap_restarts_with_each_message(redis: aioredis.Redis) -
     now[0] += 0.25  # 500 ms after "a", 250 ms after "b": not quiet yet
     waiting = await buffer.claim()
     assert isinstance(waiting, float) and abs(waiting - 0.05) < 0.002
-    now[0] += 0.05
+    now[0] += 0.07
     burst = await buffer.claim()
     assert isinstance(burst, Burst) and [m.text for m in burst.messages] == ["a", "b"]
+    assert burst.due_at == 1_000_000.55  # 300 ms after "b": the queue lag counts from here
 
 
 async def test_two_workers_never_hold_one_contact(redis: aioredis.Redis) -> None:
