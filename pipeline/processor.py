@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.logs import mask_phone
+from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
 from pipeline import metrics
 from pipeline.buffer import Burst, BurstBuffer, LeaseLost
 from pipeline.commands import parse_command
@@ -40,6 +41,7 @@ __all__ = ["BurstProcessor", "ContactInfo", "PipelineStore", "ReplySender", "Tur
 
 log = logging.getLogger(__name__)
 
+UNDELIVERABLE = (ChannelNotConfigured, MessageRejected)
 # A chatty lead can delay their own reply by at most this many re-runs.
 MAX_RERUNS = 2
 RETRY_BASE_SECONDS = 2.0
@@ -162,6 +164,14 @@ class BurstProcessor:
         except LeaseLost:
             log.warning("burst %s: lease lost, another worker continues it", who)
             metrics.BURSTS.labels(outcome="lease_lost").inc()
+            return
+        except UNDELIVERABLE as exc:
+            # Retrying cannot help (no client for the channel, the 24-hour window closed, not a
+            # WhatsApp number): the messages and the lead are stored; only the reply is dropped.
+            log.error("burst %s: the reply cannot be delivered (%s); not retried", who, exc)
+            metrics.BURSTS.labels(outcome="undeliverable").inc()
+            with contextlib.suppress(Exception):
+                await self.buffer.ack(burst)
             return
         except Exception as exc:  # noqa: BLE001 - any failure: keep the burst, retry later
             delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (burst.attempts - 1))

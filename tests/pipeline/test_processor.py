@@ -153,6 +153,21 @@ async def test_a_failure_apologizes_once_and_retries_later(redis: aioredis.Redis
     assert await buffer.claim() is None
 
 
+async def test_an_undeliverable_reply_is_not_retried_forever(redis: aioredis.Redis) -> None:
+    from integrations.whatsapp.errors import WindowClosed
+
+    buffer, engine, sender, store, processor = _setup(redis)
+
+    async def closed(channel: str, to: str, text: str) -> list[str]:
+        raise WindowClosed("the 24-hour window closed", provider="meta", code=131047)
+
+    sender.send_text = closed  # type: ignore[method-assign]
+    await buffer.add(message("hello after two days"))
+    await processor.process(await _claim(buffer))
+    assert len(engine.runs) == 1 and len(store.inbound) == 1  # the lead and messages are kept
+    assert await buffer.claim() is None  # acked: no retry loop
+
+
 async def test_no_apology_to_a_contact_known_to_be_silenced(redis: aioredis.Redis) -> None:
     buffer, engine, sender, store, processor = _setup(redis)
     store.human, store.fail_record = True, 1  # recording fails; the store still knows the mode
