@@ -19,6 +19,7 @@ import httpx
 import openai
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from core.logs import mask_phone
 from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine
 from graph.state import SERDE_ALLOWLIST
@@ -28,6 +29,7 @@ from integrations.mail import mailer_from_settings
 from integrations.media import MediaDownloader
 from integrations.outbox import LEAD_EMAIL_KIND, OutboxWorker, enqueue
 from integrations.speech import Speech
+from integrations.whatsapp.formatting import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT
 from integrations.whatsapp.meta import MetaClient
 from integrations.whatsapp.sender import Channels
 from integrations.whatsapp.twilio import TwilioClient
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from core.resources import Resources
     from integrations.calendar.local import Invitation
 
-__all__ = ["Pipeline", "build_pipeline", "build_channels"]
+__all__ = ["LogChannel", "Pipeline", "build_channels", "build_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +100,27 @@ def _openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
     )
 
 
+class LogChannel:
+    """Local development only (`ALLOW_UNSIGNED_WEBHOOKS=true`, as `make run` sets): replies on a
+    channel without credentials are written to the log, so the whole flow shows without a
+    WhatsApp account. Never registered for a configured channel."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.text_limit = TWILIO_TEXT_LIMIT if channel == "twilio" else META_TEXT_LIMIT
+        self._sent = 0
+
+    async def send_text(self, to: str, text: str) -> list[str]:
+        self._sent += 1
+        log.warning(
+            "%s is not configured; reply to %s written here instead:\n%s",
+            self.channel, mask_phone(to), text,
+        )
+        return [f"log.{self.channel}.{self._sent}"]
+
+
 def build_channels(settings: Settings, http: httpx.AsyncClient) -> Channels:
-    """A client for each configured channel."""
+    """A client for each configured channel (and, in local development, a log for the others)."""
     channels = Channels()
     if settings.twilio_configured:
         assert settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN
@@ -125,6 +146,10 @@ def build_channels(settings: Settings, http: httpx.AsyncClient) -> Channels:
                 http=http,
             ),
         )
+    if settings.ALLOW_UNSIGNED_WEBHOOKS:
+        for channel in ("twilio", "meta"):
+            if channel not in channels:
+                channels.register(channel, LogChannel(channel))
     return channels
 
 
