@@ -4,7 +4,7 @@ back to the bot, closing a lead, and erasing a contact. Every route needs the ad
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -26,10 +26,27 @@ LeadStatus = Literal["new", "qualifying", "qualified", "booked", "handed_off", "
 Channel = Literal["twilio", "meta"]
 # A contact's number as the store keeps it: E.164. Anything else is a 422, not a store error.
 Number = Annotated[str, Path(pattern=r"^\+[1-9]\d{5,14}$", description="E.164 number")]
+# Ids and offsets are Postgres bigints: a larger number is a 422, not an asyncpg error (500).
+MAX_BIGINT = 2**63 - 1
+LeadId = Annotated[int, Path(le=MAX_BIGINT)]
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4096)
+    # No NUL: Postgres refuses it, which would fail recording a message already sent.
+    text: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")
+
+
+def _db_time(name: str, value: datetime | None) -> datetime | None:
+    """A filter time Postgres can take: an aware time at the edge of Python's range (year 1 or
+    9999) overflows when converted to UTC, which is a 422 here instead of a 500."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise HTTPException(
+            422, f"{name} is out of range; use a real date."
+        ) from None
 
 
 class OutcomeIn(BaseModel):
@@ -44,10 +61,11 @@ async def list_leads(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> dict[str, Any]:
     """Leads, newest first, filtered by status and creation date, paginated."""
     store = pipeline.store
+    since, until = _db_time("since", since), _db_time("until", until)
     items = await store.list_leads(
         status=status_, since=since, until=until, limit=limit, offset=offset
     )
@@ -56,7 +74,7 @@ async def list_leads(
 
 
 @router.get("/leads/{lead_id}")
-async def get_lead(*, pipeline: PipelineDep, lead_id: int) -> dict[str, Any]:
+async def get_lead(*, pipeline: PipelineDep, lead_id: LeadId) -> dict[str, Any]:
     """One lead with its transcript and handoffs."""
     try:
         detail = await pipeline.store.get_lead(lead_id)
@@ -66,7 +84,9 @@ async def get_lead(*, pipeline: PipelineDep, lead_id: int) -> dict[str, Any]:
 
 
 @router.post("/leads/{lead_id}/outcome")
-async def set_outcome(*, pipeline: PipelineDep, lead_id: int, body: OutcomeIn) -> dict[str, str]:
+async def set_outcome(
+    *, pipeline: PipelineDep, lead_id: LeadId, body: OutcomeIn
+) -> dict[str, str]:
     """Close the lead as won or lost."""
     try:
         await pipeline.store.set_outcome(lead_id, body.outcome)

@@ -79,7 +79,15 @@ class WorkerPool:
                 continue
             if isinstance(claimed, Burst):
                 metrics.QUEUE_LAG.observe(max(0.0, self.buffer.clock() - claimed.due_at))
-                await self.processor.process(claimed)
+                try:
+                    await self.processor.process(claimed)
+                except Exception as exc:  # noqa: BLE001 - a dead loop would process nothing more
+                    # The lease expires and the burst is taken again: nothing is lost.
+                    log.error(
+                        "worker %d: processing a burst failed unexpectedly (%s); "
+                        "its lease expires and it is retried",
+                        index, type(exc).__name__,
+                    )
                 continue
             wait = self.poll_max if claimed is None else min(self.poll_max, max(claimed, 0.005))
             self._wake.clear()

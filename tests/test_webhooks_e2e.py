@@ -261,6 +261,19 @@ async def test_the_same_delivery_twice_gets_one_reply(
         assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi, I'm Ana"]
 
 
+async def test_a_nul_character_does_not_wedge_the_contact(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    # Postgres refuses NUL: the burst used to fail on every retry, taking later messages along.
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        await e2e.meta("Hi, I'm\x00 Ana")
+        await e2e.twilio("Hola\x00")
+        await e2e.wait_meta_replies(1)
+        await e2e.wait_twilio_replies(1)
+        assert text_for("apology", "en") not in e2e.meta_replies()
+        assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi, I'm Ana", "Hola"]
+
+
 async def test_five_messages_inside_the_quiet_gap_make_one_graph_run(
     app_client: Any, make_settings: Any, stand_ins: StandIns, llm: Any
 ) -> None:

@@ -135,7 +135,9 @@ class FileMailer:
             await asyncio.to_thread(self._write, path, bytes(message))
         except OSError as exc:
             raise MailUnavailable(f"Could not write the email to {path}: {exc}") from exc
-        log.info("email %r to %s written to %s", message.get("Subject"), message.get("To"), path)
+        # Not the subject or the recipient: a quote request's subject falls back on the lead's
+        # full phone number, and the To of an invitation is the lead's address.
+        log.info("email written to %s", path)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

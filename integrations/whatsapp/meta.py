@@ -88,7 +88,7 @@ def parse_meta(payload: Any) -> list[InboundMessage]:
         return list(_messages(payload))
     except PayloadMalformed:
         raise
-    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError) as exc:
         raise PayloadMalformed(
             f"The Meta webhook body is malformed ({type(exc).__name__}); "
             "it is not a delivery Meta sends."
@@ -114,8 +114,14 @@ def _items(value: Any, where: str) -> list[Any]:
 
 
 def _text(value: Any) -> str | None:
-    """A string field, or None when absent, empty or of another type (never an error)."""
-    return value if isinstance(value, str) and value.strip() else None
+    """A string field, or None when absent, empty or of another type (never an error).
+
+    NUL characters are dropped: Postgres refuses them in text and jsonb, so one would fail the
+    contact's burst on every retry."""
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "")
+    return value if value.strip() else None
 
 
 def _messages(payload: Any) -> list[InboundMessage]:
@@ -138,7 +144,8 @@ def _messages(payload: Any) -> list[InboundMessage]:
                     found.append(_message(_obj(message, at), names, at))
                 except PayloadMalformed as exc:
                     logger.warning("meta webhook: skipped an unreadable message: %s", exc)
-                except (ValueError, OverflowError) as exc:
+                except (ValueError, OverflowError, OSError) as exc:
+                    # OSError: datetime.fromtimestamp of a huge 'timestamp' (EOVERFLOW).
                     logger.warning("meta webhook: skipped the message at %s (%s)", at,
                                    type(exc).__name__)
     return found

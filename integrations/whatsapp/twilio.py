@@ -130,7 +130,8 @@ def _field(form: Mapping[str, str], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise PayloadMalformed(f"The Twilio webhook field {name} is not text.")
-    return value.strip() or None
+    # NUL characters are dropped: Postgres refuses them, so one would fail every retry.
+    return value.replace("\x00", "").strip() or None
 
 
 def _required(form: Mapping[str, str], name: str) -> str:

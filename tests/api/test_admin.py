@@ -301,3 +301,26 @@ async def test_reply_goes_through_the_contacts_channel(
             "POST", f"/contacts/{channel}/{CONTACT}/reply", json={"text": "x"}
         )
         assert missing.status_code == 404
+
+
+async def test_out_of_range_ids_dates_offsets_and_nul_text_are_422_not_500(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        await hand_over(e2e)
+        huge = "99999999999999999999"  # beyond Postgres bigint: asyncpg raised DataError
+        for method, path, kwargs in (
+            ("GET", f"/leads/{huge}", {}),
+            ("POST", f"/leads/{huge}/outcome", {"json": {"outcome": "won"}}),
+            ("GET", "/leads", {"params": {"offset": huge}}),
+            # Python cannot convert these to UTC: asyncpg raised DataError.
+            ("GET", "/leads", {"params": {"since": "0001-01-01T00:00:00+05:00"}}),
+            ("GET", "/leads", {"params": {"until": "9999-12-31T23:59:59-05:00"}}),
+            # Postgres refuses NUL: the message went out, then recording it failed (500).
+            ("POST", f"/contacts/meta/{CONTACT}/reply", {"json": {"text": "a\x00b"}}),
+        ):
+            response = await e2e.admin(method, path, **kwargs)
+            assert response.status_code == 422, (method, path, kwargs, response.text)
+        assert e2e.meta_replies() == [HANDOFF]
+        ok = await e2e.admin("GET", "/leads", params={"since": "2000-01-01T00:00:00+05:00"})
+        assert ok.json()["total"] == 1

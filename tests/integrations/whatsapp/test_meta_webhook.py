@@ -299,3 +299,22 @@ def test_random_corruptions_parse_or_raise_only_the_malformed_error(case: str) -
         for message in messages:  # whatever parses is a whole, serializable message
             assert message.contact.startswith("+")
             assert InboundMessage.from_json(message.to_json()) == message
+
+
+def test_a_timestamp_beyond_the_platform_range_skips_the_message_not_the_delivery() -> None:
+    # datetime.fromtimestamp raises OSError (EOVERFLOW) for this one: it was a 500.
+    payload = load_meta("multi_entry")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(10**18)
+    messages = parse_meta(payload)
+    assert [m.message_id for m in messages] == ["wamid.B1", "wamid.A2", "wamid.C1"]
+
+
+def test_nul_characters_are_dropped_from_text() -> None:
+    # Postgres refuses NUL in text and jsonb: kept, it failed the contact's burst on every retry.
+    payload = load_meta("text")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["text"]["body"] = "Hola\x00 precios\x00"
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["profile"]["name"] = "Ana\x00"
+    [parsed] = parse_meta(payload)
+    assert parsed.text == "Hola precios"
+    assert parsed.profile_name == "Ana"
