@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -43,6 +43,18 @@ def _signed_url(request: Request) -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL behind a proxy, else the request's own."""
     base = request.app.state.resources.settings.PUBLIC_BASE_URL
     return twilio.signed_url(str(request.url), str(base) if base else None)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with lone surrogates (JSON `\\ud800` escapes without a pair) replaced by U+FFFD.
+    Redis and Postgres refuse them, and Meta would redeliver the whole delivery for days."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def _refuse(channel: str, outcome: str, status: int, detail: str) -> Response:
@@ -136,6 +148,8 @@ async def meta_webhook(request: Request) -> Response:
             return _refuse("meta", "forbidden", 403, "Invalid or missing X-Hub-Signature-256.")
     try:
         payload = json.loads(body)
+        if b"\\ud" in body.lower():  # a lone UTF-16 surrogate cannot be stored: drop it
+            payload = _without_lone_surrogates(payload)
         messages = meta.parse_meta(payload)
     except (ValueError, RecursionError, PayloadMalformed) as exc:
         detail = str(exc) if isinstance(exc, PayloadMalformed) else "The body is not valid JSON."

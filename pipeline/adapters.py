@@ -51,13 +51,14 @@ class StoreForPipeline:
             return "human"
         return None
 
-    async def returned_to_bot(self, channel: str, contact: str) -> str | None:
+    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
         state = await self.store.get_contact(channel, contact)
         if state is None or not state.human_stretch_ended(now=datetime.now(UTC), idle=self.idle):
             return None
-        notes = await self.store.human_notes(channel, contact)
+        return await self.store.human_notes(channel, contact)
+
+    async def release(self, channel: str, contact: str) -> None:
         await self.store.release(channel, contact)
-        return notes
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None:
         await self.store.set_opt_out(channel, contact, opted_out)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from core.logs import mask_phone
+from graph.engine import BaseCheckpointGone
 from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
 from pipeline import metrics
 from pipeline.buffer import Burst, BurstBuffer, LeaseLost
@@ -96,9 +97,13 @@ class PipelineStore(Protocol):
         may answer."""
         ...
 
-    async def returned_to_bot(self, channel: str, contact: str) -> str | None:
-        """Once, when a contact's human stretch ended by idleness since the last call: what the
-        human wrote during it ("" if nothing). None otherwise."""
+    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
+        """When a contact's human stretch ended by idleness and is not released yet: what the
+        human wrote during it ("" if nothing). None otherwise. No side effect."""
+        ...
+
+    async def release(self, channel: str, contact: str) -> None:
+        """Give the contact back to the bot."""
         ...
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
@@ -174,7 +179,7 @@ class BurstProcessor:
                 await self.buffer.ack(burst)
             return
         except Exception as exc:  # noqa: BLE001 - any failure: keep the burst, retry later
-            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (burst.attempts - 1))
+            delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(burst.attempts - 1, 16))
             log.error(
                 "burst %s (attempt %d, %d message(s)) failed: %s; retrying in %.0f s",
                 who,
@@ -202,19 +207,16 @@ class BurstProcessor:
             outcome,
             elapsed * 1000,
         )
-        if outcome == "replied":
-            try:
-                await self.engine.summarize(burst.thread_id)
-                await self.engine.prune(burst.thread_id)
-            except Exception:  # noqa: BLE001 - the reply is out; a summary can wait a turn
-                log.warning("summarizing %s failed; it is retried on the next turn", who)
 
     async def _keep_lease(self, burst: Burst) -> None:
         interval = self.buffer.lease_ms / 3000
         while True:
             await asyncio.sleep(interval)
-            if not await self.buffer.extend(burst):
-                return
+            try:
+                if not await self.buffer.extend(burst):
+                    return
+            except Exception as exc:  # noqa: BLE001 - a Redis blip: try again next interval
+                log.warning("renewing the lease on %s failed: %s", mask_phone(burst.thread_id), exc)
 
     async def _process(self, burst: Burst) -> str:
         state = await self.buffer.get_state(burst)
@@ -228,8 +230,21 @@ class BurstProcessor:
                 return outcome
             state = await self.buffer.get_state(burst)
         await self._send(burst, contact, state)
+        await self._compact(burst)
         await self.buffer.ack(burst)
         return "replied"
+
+    async def _compact(self, burst: Burst) -> None:
+        """Summarize and prune after the reply went out but before the ack: still under the
+        lease, so the contact's next burst never runs beside it (two runs on one thread would
+        drop one's writes, and pruning would remove the checkpoint the next burst starts from)."""
+        try:
+            await self.engine.summarize(burst.thread_id)
+            await self.engine.prune(burst.thread_id)
+        except Exception:  # noqa: BLE001 - the reply is out; a summary can wait a turn
+            log.warning(
+                "summarizing %s failed; it is retried on the next turn", mask_phone(burst.thread_id)
+            )
 
     async def _draft(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> str | None:
         """Decide the reply and store it in the burst state; an outcome string when no reply."""
@@ -264,9 +279,11 @@ class BurstProcessor:
         if silenced is not None:
             return f"silenced_{silenced}"
         if store is not None:
-            notes = await store.returned_to_bot(contact.channel, contact.contact)
+            notes = await store.human_stretch_over(contact.channel, contact.contact)
             if notes is not None:
+                # The graph first: if it fails, the store still says "over" and a retry repeats.
                 await self.engine.release_to_bot(thread, human_notes=notes or None)
+                await store.release(contact.channel, contact.contact)
         if "reset" in commands:
             await self.engine.reset(thread)
             await self.buffer.set_state(burst, "reply", text_for("reset", language))
@@ -285,12 +302,23 @@ class BurstProcessor:
             if fork:
                 if base is None:
                     await self.engine.reset(thread)  # the first try began a new conversation
-                result = await self.engine.run_turn(
-                    thread,
-                    await self._convert(burst.messages),
-                    contact=contact,
-                    base_checkpoint_id=base,
-                )
+                try:
+                    result = await self.engine.run_turn(
+                        thread,
+                        await self._convert(burst.messages),
+                        contact=contact,
+                        base_checkpoint_id=base,
+                    )
+                except BaseCheckpointGone:
+                    # Expired or pruned: run on the latest state rather than never (the inbound
+                    # messages keep their ids, so they are replaced, not repeated).
+                    log.warning(
+                        "burst %s: start checkpoint gone; running on the latest state",
+                        mask_phone(thread),
+                    )
+                    result = await self.engine.run_turn(
+                        thread, await self._convert(burst.messages), contact=contact
+                    )
             else:
                 result = await self.engine.run_turn(
                     thread, await self._convert(burst.messages), contact=contact
@@ -378,6 +406,9 @@ class BurstProcessor:
         first = burst.messages[0]
         if any(parse_command(m.text) == "stop" for m in burst.messages):
             return
+        with contextlib.suppress(Exception):
+            if any(key.startswith("sent:") for key in await self.buffer.get_state(burst)):
+                return  # the lead has (part of) the answer; an apology now would confuse
         if self.store is not None:
             with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
                 if await self.store.silenced(first.channel, first.contact) is not None:

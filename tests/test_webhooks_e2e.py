@@ -274,6 +274,17 @@ async def test_a_nul_character_does_not_wedge_the_contact(
         assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi, I'm Ana", "Hola"]
 
 
+async def test_a_lone_surrogate_does_not_block_the_delivery(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    # "\ud800" without its pair is valid JSON but not storable text: it used to fail the buffer
+    # with a 503, and Meta would redeliver the whole delivery (its valid messages too) for days.
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        await e2e.meta("Hi \ud800 there")
+        await e2e.wait_meta_replies(1)
+        assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi \ufffd there"]
+
+
 async def test_five_messages_inside_the_quiet_gap_make_one_graph_run(
     app_client: Any, make_settings: Any, stand_ins: StandIns, llm: Any
 ) -> None:

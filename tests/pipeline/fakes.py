@@ -57,6 +57,10 @@ class FakeEngine:
         base_checkpoint_id: str | None = None,
     ) -> Result:
         texts = [m.content for m in messages]
+        if base_checkpoint_id and self.base_gone:
+            from graph.engine import BaseCheckpointGone
+
+            raise BaseCheckpointGone("pruned")
         self.runs.append({"thread": thread_id, "texts": texts, "base": base_checkpoint_id})
         self.started.set()
         if self.gate is not None:
@@ -69,7 +73,14 @@ class FakeEngine:
     async def checkpoint_id(self, thread_id: str) -> str | None:
         return self.checkpoint
 
+    summary_gate: asyncio.Event | None = None
+    base_gone: bool = False
+    releases: list[str | None] = field(default_factory=list)
+    fail_release: int = 0
+
     async def summarize(self, thread_id: str) -> bool:
+        if self.summary_gate is not None:
+            await self.summary_gate.wait()
         self.summaries += 1
         return True
 
@@ -80,7 +91,10 @@ class FakeEngine:
         return None
 
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
-        return None
+        if self.fail_release:
+            self.fail_release -= 1
+            raise ConnectionError("redis blip")
+        self.releases.append(human_notes)
 
 
 @dataclass
@@ -140,8 +154,13 @@ class FakeStore:
             return "opted_out"
         return "human" if self.human else None
 
-    async def returned_to_bot(self, channel: str, contact: str) -> str | None:
-        return None
+    stretch_over: str | None = None
+
+    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
+        return self.stretch_over
+
+    async def release(self, channel: str, contact: str) -> None:
+        self.stretch_over = None
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None:
         self.opted_out = opted_out

@@ -184,6 +184,77 @@ async def test_no_apology_to_a_contact_known_to_be_silenced(redis: aioredis.Redi
     assert len(store.inbound) == 1 and await buffer.claim() is None
 
 
+async def test_the_next_burst_waits_for_the_summary_of_the_previous_one(
+    redis: aioredis.Redis,
+) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    engine.summary_gate = asyncio.Event()
+    await buffer.add(message("first"))
+    task = asyncio.create_task(processor.process(await _claim(buffer)))
+    while not sender.sent:
+        await asyncio.sleep(0.01)  # the reply is out before the summary starts
+    await buffer.add(message("second"))
+    assert not isinstance(await buffer.claim(), Burst)  # still leased while summarizing
+    engine.summary_gate.set()
+    await task
+    assert [m.text for m in (await _claim(buffer)).messages] == ["second"]
+
+
+async def test_a_retry_whose_start_checkpoint_is_gone_runs_on_the_latest(
+    redis: aioredis.Redis,
+) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    engine.fail = 1
+    await buffer.add(message("hello"))
+    await processor.process(await _claim(buffer))  # fails; retried as a fork from cp-0
+    engine.base_gone = True  # ...which meanwhile expired
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert sender.texts[-1] == "got: hello"
+    assert engine.runs[-1]["base"] is None
+
+
+async def test_an_idle_human_stretch_is_released_in_the_graph_before_the_store(
+    redis: aioredis.Redis,
+) -> None:
+    buffer, engine, sender, store, processor = _setup(redis)
+    store.stretch_over, engine.fail_release = "Agreed 10% off", 1
+    await buffer.add(message("hi again"))
+    await processor.process(await _claim(buffer))  # the graph release fails: the store keeps it
+    assert store.stretch_over == "Agreed 10% off" and engine.runs == []
+    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    await processor.process(await _claim(buffer))
+    assert engine.releases == ["Agreed 10% off"] and store.stretch_over is None
+    assert sender.texts[-1] == "got: hi again"
+
+
+async def test_no_apology_once_part_of_the_reply_went_out(redis: aioredis.Redis) -> None:
+    buffer, engine, sender, _, processor = _setup(redis)
+    sender.limit = 10
+    original = sender.send_text
+
+    async def second_part_fails(channel: str, to: str, text: str) -> list[str]:
+        if sender.sent:
+            raise ConnectionError("provider 503")
+        return await original(channel, to, text)
+
+    sender.send_text = second_part_fails  # type: ignore[method-assign]
+    await buffer.add(message("tell me everything"))
+    await processor.process(await _claim(buffer))
+    assert sender.texts == ["got: tell "]  # the first part only, and no apology after it
+
+
+async def test_backoff_is_capped_after_many_attempts(redis: aioredis.Redis) -> None:
+    buffer, engine, _, _, processor = _setup(redis)
+    engine.fail = 1
+    await buffer.add(message("hello"))
+    await redis.hset("wa:c:{meta:+34600111222}:state", "attempts", 5000)
+    burst = await _claim(buffer)
+    await processor.process(burst)  # no OverflowError: released with the capped delay
+    score = await redis.zscore("wa:due", "meta:+34600111222")
+    assert score is not None and 290_000 <= score - burst.due_at * 1000 <= 301_000  # 300 s
+
+
 async def test_a_send_failure_keeps_the_burst(redis: aioredis.Redis) -> None:
     buffer, engine, sender, _, processor = _setup(redis)
     sender.fail = 2  # the reply and the apology both fail
