@@ -130,9 +130,11 @@ async def delete_contact(
     *, pipeline: PipelineDep, channel: Channel, number: Number
 ) -> dict[str, bool]:
     """Erase the contact: its rows, its conversation state and anything still buffered."""
-    existed = await pipeline.store.delete_contact(channel, number)
     thread = f"{channel}:{number}"
-    await pipeline.engine.reset(thread)
+    # The buffer first: that drops the lease too, so a worker busy with this contact fails its
+    # next step (LeaseLost) instead of writing the contact back after the erase.
     await pipeline.buffer.forget(thread)
+    existed = await pipeline.store.delete_contact(channel, number)
+    await pipeline.engine.reset(thread)
     log.info("erased contact %s on request", mask_phone(thread))
     return {"deleted": existed}

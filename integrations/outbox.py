@@ -164,7 +164,7 @@ class OutboxWorker:
         manager_email: str,
         mail_from: str,
         poll_interval: float = 2.0,
-        batch_size: int = 20,
+        batch_size: int = 5,
         lease_seconds: float = 300.0,
         backoff: Backoff | None = None,
         max_backoff: float = 600.0,
@@ -175,6 +175,9 @@ class OutboxWorker:
         self.manager_email = manager_email
         self.mail_from = mail_from
         self.poll_interval = poll_interval
+        # A claimed batch is sent one row after another under one lease: batch_size times the
+        # mailer's timeout (30 s) must stay well under lease_seconds, or another process could
+        # claim the last rows of a slow batch again.
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
         self._backoff: Backoff = backoff or (
