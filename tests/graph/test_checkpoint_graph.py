@@ -138,11 +138,13 @@ async def test_shallow_mode_memory_stays_flat_while_history_grows(redis: aioredi
     saver = AsyncRedisSaver(redis, ttl_seconds=600)
     graph = _build(saver)
     config = _thread("t")
-    await graph.ainvoke(_turn("turn 0"), config)
+    # durability="sync": every write has landed when ainvoke returns, so the counts compare
+    # like for like (with "async", pending writes may land before or after the pruning put).
+    await graph.ainvoke(_turn("turn 0"), config, durability="sync")
     keys = cast(list[bytes], await redis.keys("*"))
     fields = {k: await redis.hlen(k) for k in keys if not k.endswith(b":idx")}
     for turn in range(1, 6):
-        await graph.ainvoke(_turn(f"turn {turn}"), config)
+        await graph.ainvoke(_turn(f"turn {turn}"), config, durability="sync")
 
     history = [s async for s in graph.aget_state_history(config)]
     assert len(history) == 1
