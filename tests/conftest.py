@@ -22,6 +22,8 @@ import redis.asyncio as aioredis
 from core.config import Settings
 from core.connections import open_pool, open_redis
 from core.embedded import start_postgres, start_redis
+from integrations.speech import Speech
+from tests.utils.media_hosts import MediaHosts
 from tests.utils.scripted_llm import ScriptedLLM
 
 
@@ -96,6 +98,36 @@ def llm(llm_server: ScriptedLLM) -> Iterator[ScriptedLLM]:
     llm_server.reset()
     yield llm_server
     llm_server.reset()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain httpx client, for clients under test that take an injected one."""
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def hosts_server() -> Iterator[MediaHosts]:
+    with MediaHosts() as hosts:
+        yield hosts
+
+
+@pytest.fixture
+def hosts(hosts_server: MediaHosts) -> MediaHosts:
+    """Local Twilio, CDN and Meta Graph media hosts, reset for this test."""
+    hosts_server.reset()
+    return hosts_server
+
+
+@pytest.fixture
+async def speech(llm: ScriptedLLM) -> AsyncIterator[Speech]:
+    """`Speech` on the real `openai` client, talking to the scripted server."""
+    import openai
+
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url=llm.base_url, max_retries=0)
+    yield Speech(client, stt_model="whisper-1", tts_model="gpt-4o-mini-tts", voice="alloy")
+    await client.close()
 
 
 @pytest.fixture

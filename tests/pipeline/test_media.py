@@ -8,13 +8,11 @@ import asyncio
 import base64
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-import openai
 import pytest
 import redis.asyncio as aioredis
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -27,14 +25,14 @@ from integrations.whatsapp.types import InboundMessage, Location, MediaRef
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.media import ConversionCache, MediaConverter, extract_pdf_text, is_voice_note
 from pipeline.processor import BurstProcessor
-from tests.integrations.media.hosts import (
+from tests.pipeline.fakes import FakeSender, FakeStore
+from tests.utils.media_hosts import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     META_TOKEN,
     MediaHosts,
     make_pdf,
 )
-from tests.pipeline.fakes import FakeSender, FakeStore
 from tests.utils.scripted_llm import ScriptedLLM
 
 MiB = 1024 * 1024
@@ -45,36 +43,6 @@ _ids = itertools.count(1)
 
 
 # --- Fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def hosts_server() -> Iterator[MediaHosts]:
-    with MediaHosts() as hosts:
-        yield hosts
-
-
-@pytest.fixture
-def hosts(hosts_server: MediaHosts) -> MediaHosts:
-    hosts_server.reset()
-    return hosts_server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def openai_client(llm: ScriptedLLM) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(api_key="sk-test", base_url=llm.base_url, max_retries=0)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def speech(openai_client: openai.AsyncOpenAI) -> Speech:
-    return Speech(openai_client, stt_model="whisper-1", tts_model="tts-1", voice="alloy")
 
 
 @pytest.fixture

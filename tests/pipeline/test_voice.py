@@ -4,12 +4,10 @@ on a tiny FastAPI app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import openai
 import pytest
 import redis.asyncio as aioredis
 from fastapi import FastAPI
@@ -21,7 +19,7 @@ from integrations.whatsapp.sender import Channels, RetryPolicy
 from integrations.whatsapp.twilio import TwilioClient
 from integrations.whatsapp.types import InboundMessage, MediaRef
 from pipeline.voice import AudioStore, VoiceReplier, burst_had_voice, speakable
-from tests.integrations.media.hosts import (
+from tests.utils.media_hosts import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     META_TOKEN,
@@ -35,31 +33,6 @@ PUBLIC = "https://bot.example.com"
 REPLY = "*Great!* We can deliver _20 licences_ by March."
 SPOKEN = "Great! We can deliver 20 licences by March."
 AUDIO = b"OggS\x00\x02opus-reply" + b"\x11" * 3000
-
-
-@pytest.fixture(scope="module")
-def hosts_server() -> Iterator[MediaHosts]:
-    with MediaHosts() as hosts:
-        yield hosts
-
-
-@pytest.fixture
-def hosts(hosts_server: MediaHosts) -> MediaHosts:
-    hosts_server.reset()
-    return hosts_server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-@pytest.fixture
-async def speech(llm: ScriptedLLM) -> AsyncIterator[Speech]:
-    client = openai.AsyncOpenAI(api_key="sk-test", base_url=llm.base_url, max_retries=0)
-    yield Speech(client, stt_model="whisper-1", tts_model="gpt-4o-mini-tts", voice="alloy")
-    await client.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -20,27 +19,9 @@ from integrations.media import (
     normalize_mime,
 )
 from integrations.whatsapp.types import MediaRef
-from tests.integrations.media.hosts import ACCOUNT_SID, AUTH_TOKEN, META_TOKEN, MediaHosts
+from tests.utils.media_hosts import ACCOUNT_SID, AUTH_TOKEN, META_TOKEN, MediaHosts
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def hosts_server() -> Iterator[MediaHosts]:
-    with MediaHosts() as hosts:
-        yield hosts
-
-
-@pytest.fixture
-def hosts(hosts_server: MediaHosts) -> MediaHosts:
-    hosts_server.reset()
-    return hosts_server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

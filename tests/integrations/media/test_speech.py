@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import openai
 import pytest
 
@@ -15,18 +13,6 @@ from integrations.speech import (
     SpeechUnavailable,
 )
 from tests.utils.scripted_llm import ScriptedLLM
-
-
-@pytest.fixture
-async def client(llm: ScriptedLLM) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(api_key="sk-test", base_url=llm.base_url, max_retries=0)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def speech(client: openai.AsyncOpenAI) -> Speech:
-    return Speech(client, stt_model="whisper-1", tts_model="gpt-4o-mini-tts", voice="alloy")
 
 
 async def test_a_voice_note_is_sent_to_the_transcription_endpoint(

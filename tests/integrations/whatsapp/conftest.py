@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from integrations.whatsapp.sender import RetryPolicy
@@ -74,9 +73,3 @@ def meta_api(meta_server: tuple[MetaStandIn, str]) -> Iterator[MetaStandIn]:
     stand_in.reset()
     yield stand_in
     stand_in.reset()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
