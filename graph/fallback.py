@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from graph.lead import LeadProfile
 from integrations.calendar.base import Booking, Slot
+from integrations.calendar.slots import format_slot as _format_slot
 
 __all__ = [
     "FALLBACK_TURNS",
@@ -150,18 +151,6 @@ _TEXTS: dict[str, dict[str, str]] = {
         "after": "Obrigado pela mensagem! Nossa equipe tem os seus dados e vai responder por aqui.",
     },
 }
-
-_DAYS = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
-    "pt": ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"),
-}
-_MONTHS = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-    "pt": ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"),
-}
-
 
 def text_for(key: str, language: str | None, **values: str) -> str:
     """One of the policy's texts in `language` (English when unsupported)."""
@@ -431,11 +420,7 @@ def parse_slot_choice(text: str, count: int) -> int | None:
 # --- Slots -----------------------------------------------------------------------------------
 def format_slot(slot: Slot, zone: ZoneInfo, language: str | None) -> str:
     """"Tue 14 Jan, 10:00 (Europe/Madrid)" in the lead's zone and language."""
-    lang = language if language in _DAYS else "en"
-    start = slot.start.astimezone(zone)
-    day = _DAYS[lang][start.weekday()]
-    month = _MONTHS[lang][start.month - 1]
-    return f"{day} {start.day} {month}, {start:%H:%M} ({zone.key})"
+    return _format_slot(slot, zone.key, language)
 
 
 def format_slots(slots: Sequence[Slot], zone: ZoneInfo, language: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from graph.fallback import detect_language
 
 __all__ = ["guess_language", "text_for"]
 
@@ -40,25 +40,17 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-_HINTS = {
-    "es": re.compile(
-        r"\b(hola|gracias|quiero|necesito|buenas|buenos|por favor|cu[aá]nto|precio|baja|"
-        r"empresa|usted|ustedes|qu[eé]|s[ií])\b",
-        re.IGNORECASE,
-    ),
-    "pt": re.compile(
-        r"\b(ol[aá]|obrigad[oa]|quero|preciso|bom dia|boa tarde|por favor|quanto|pre[cç]o|"
-        r"parar|empresa|voc[eê]|n[aã]o|sim)\b",
-        re.IGNORECASE,
-    ),
-}
+# Opt-out words that name their language, which the word-frequency rule cannot know.
+_COMMAND_LANGUAGE = {"baja": "es", "parar": "pt"}
 
 
 def guess_language(text: str, default: str = "en") -> str:
-    """A cheap guess between English, Spanish and Portuguese from common words."""
-    scores = {lang: len(pattern.findall(text)) for lang, pattern in _HINTS.items()}
-    lang, score = max(scores.items(), key=lambda item: item[1])
-    return lang if score > 0 else default
+    """The lead's language from common words (the fallback policy's rule) or a command word,
+    else `default`."""
+    if language := detect_language(text):
+        return language
+    words = (word.strip(".!") for word in text.casefold().split())
+    return next((_COMMAND_LANGUAGE[w] for w in words if w in _COMMAND_LANGUAGE), default)
 
 
 def text_for(name: str, language: str | None) -> str:
