@@ -49,12 +49,11 @@ class StoreForPipeline:
             if untouched and not await self.store.human_notes(channel, contact):
                 return "handoff"
             return "human"
+        if state.human_since is not None:  # a human stretch went idle: not released yet
+            return "returning"
         return None
 
-    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
-        state = await self.store.get_contact(channel, contact)
-        if state is None or not state.human_stretch_ended(now=datetime.now(UTC), idle=self.idle):
-            return None
+    async def human_notes(self, channel: str, contact: str) -> str:
         return await self.store.human_notes(channel, contact)
 
     async def release(self, channel: str, contact: str) -> None:

@@ -93,13 +93,13 @@ class PipelineStore(Protocol):
 
     async def silenced(self, channel: str, contact: str) -> str | None:
         """`"opted_out"`, `"human"`, `"handoff"` (human mode that no person has acted on yet:
-        silent unless the engine still answers a booked call's changes), or None when the bot
-        may answer."""
+        silent unless the engine still answers a booked call's changes), `"returning"` (a human
+        stretch ended by idleness and is not released yet: the bot answers once it is), or None
+        when the bot may answer. One read of the contact per turn."""
         ...
 
-    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
-        """When a contact's human stretch ended by idleness and is not released yet: what the
-        human wrote during it ("" if nothing). None otherwise. No side effect."""
+    async def human_notes(self, channel: str, contact: str) -> str:
+        """What the human wrote during the current stretch ("" if nothing)."""
         ...
 
     async def release(self, channel: str, contact: str) -> None:
@@ -276,14 +276,14 @@ class BurstProcessor:
             silenced = None
         elif silenced == "handoff":
             silenced = "human"
+        if silenced == "returning" and store is not None:
+            notes = await store.human_notes(contact.channel, contact.contact)
+            # The graph first: if it fails, the store still says "returning" and a retry repeats.
+            await self.engine.release_to_bot(thread, human_notes=notes or None)
+            await store.release(contact.channel, contact.contact)
+            silenced = None
         if silenced is not None:
             return f"silenced_{silenced}"
-        if store is not None:
-            notes = await store.human_stretch_over(contact.channel, contact.contact)
-            if notes is not None:
-                # The graph first: if it fails, the store still says "over" and a retry repeats.
-                await self.engine.release_to_bot(thread, human_notes=notes or None)
-                await store.release(contact.channel, contact.contact)
         if "reset" in commands:
             await self.engine.reset(thread)
             await self.buffer.set_state(burst, "reply", text_for("reset", language))
@@ -411,7 +411,10 @@ class BurstProcessor:
                 return  # the lead has (part of) the answer; an apology now would confuse
         if self.store is not None:
             with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
-                if await self.store.silenced(first.channel, first.contact) is not None:
+                if await self.store.silenced(first.channel, first.contact) not in (
+                    None,
+                    "returning",
+                ):
                     return
         try:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):

@@ -149,15 +149,18 @@ class FakeStore:
     ) -> None:
         self.outbound.append(text)
 
+    stretch_over: str | None = None
+    """The notes of a human stretch that went idle and is not released yet."""
+
     async def silenced(self, channel: str, contact: str) -> str | None:
         if self.opted_out:
             return "opted_out"
-        return "human" if self.human else None
+        if self.human:
+            return "human"
+        return "returning" if self.stretch_over is not None else None
 
-    stretch_over: str | None = None
-
-    async def human_stretch_over(self, channel: str, contact: str) -> str | None:
-        return self.stretch_over
+    async def human_notes(self, channel: str, contact: str) -> str:
+        return self.stretch_over or ""
 
     async def release(self, channel: str, contact: str) -> None:
         self.stretch_over = None
