@@ -26,8 +26,6 @@ temporary directory otherwise.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -53,6 +51,7 @@ import redis
 from core.config import Settings
 from core.embedded import start_postgres, start_redis
 from tests.graph.fakes import agent_json
+from tests.utils.e2e import meta_payload, meta_text, sign_meta
 from tests.utils.scripted_llm import Reply, ScriptedLLM
 from tests.utils.servers import ThreadedServer
 from tests.utils.whatsapp_stand_ins import ACCESS_TOKEN, PHONE_NUMBER_ID, MetaStandIn, Recorded
@@ -343,34 +342,10 @@ def number(scenario: int, n: int) -> str:
 
 
 def meta_webhook(wa_id: str, message_id: str, text: str) -> dict[str, Any]:
-    """One signed Meta text-message delivery, shaped like `tests/data/meta/text.json`."""
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "102290129340398",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": {
-                        "display_phone_number": "15550783881",
-                        "phone_number_id": PHONE_NUMBER_ID,
-                    },
-                    "contacts": [{"profile": {"name": "Bench Lead"}, "wa_id": wa_id}],
-                    "messages": [{
-                        "from": wa_id,
-                        "id": message_id,
-                        "timestamp": str(int(time.time())),
-                        "type": "text",
-                        "text": {"body": text},
-                    }],
-                },
-            }],
-        }],
-    }
-    body = json.dumps(payload)
-    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body.encode(), hashlib.sha256).hexdigest()
-    return {"body": body, "headers": {"X-Hub-Signature-256": signature}}
+    """One signed Meta text-message delivery, as the e2e tests build it."""
+    message = meta_text(text, contact=wa_id, message_id=message_id)
+    body = json.dumps(meta_payload(message, name="Bench Lead")).encode()
+    return {"body": body.decode(), "headers": {"X-Hub-Signature-256": sign_meta(body, APP_SECRET)}}
 
 
 @dataclass
