@@ -5,7 +5,6 @@ release."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
@@ -192,7 +191,3 @@ async def _qualified(engine: Any, llm: Any) -> None:
                                    contact=CONTACT)
     assert result.stage == "scheduling"
 
-
-def test_request_bodies_are_json() -> None:
-    """The fake answers are plain JSON (what the scripted server serializes)."""
-    json.dumps(agent_json("x", name="Ana"))
