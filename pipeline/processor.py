@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.logs import mask_phone
 from graph.engine import BaseCheckpointGone
@@ -81,6 +81,11 @@ class TurnEngine(Protocol):
         """Drop all but the newest checkpoint (memory stays bounded between turns)."""
         ...
 
+    async def answers_booking_changes(self, thread_id: str) -> bool:
+        """Whether, in the human mode of a booked call's handoff, the graph still answers the
+        lead's requests to move or cancel the call."""
+        ...
+
 
 class PipelineStore(Protocol):
     """The transcript and the contact flags (`integrations.leads`)."""
@@ -107,14 +112,6 @@ class PipelineStore(Protocol):
         ...
 
     async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
-
-
-@runtime_checkable
-class BookingChangesEngine(Protocol):
-    """An engine that, in the human mode of a booked call's handoff, still answers the lead's
-    requests to move or cancel the call (`graph.engine.ConversationEngine`)."""
-
-    async def answers_booking_changes(self, thread_id: str) -> bool: ...
 
 
 class ReplySender(Protocol):
@@ -270,7 +267,7 @@ class BurstProcessor:
         booked_call = (
             silenced == "handoff"
             and not any(commands)
-            and await self._answers_booking_changes(thread)
+            and await self.engine.answers_booking_changes(thread)
         )
         if booked_call:
             silenced = None
@@ -347,12 +344,6 @@ class BurstProcessor:
             await self.buffer.set_state(burst, "language", lang)
         await self.buffer.set_state(burst, "reply", reply)
         return None
-
-    async def _answers_booking_changes(self, thread_id: str) -> bool:
-        engine = self.engine
-        if not isinstance(engine, BookingChangesEngine):
-            return False
-        return await engine.answers_booking_changes(thread_id)
 
     async def _base_checkpoint(self, burst: Burst, state: dict[str, str]) -> str | None:
         if "base" in state:

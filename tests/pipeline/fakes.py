@@ -90,6 +90,9 @@ class FakeEngine:
     async def prune(self, thread_id: str) -> None:
         return None
 
+    async def answers_booking_changes(self, thread_id: str) -> bool:
+        return False
+
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
         if self.fail_release:
             self.fail_release -= 1

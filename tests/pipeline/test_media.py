@@ -25,7 +25,7 @@ from integrations.whatsapp.types import InboundMessage, Location, MediaRef
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.media import ConversionCache, MediaConverter, extract_pdf_text, is_voice_note
 from pipeline.processor import BurstProcessor
-from tests.pipeline.fakes import FakeSender, FakeStore
+from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore
 from tests.utils.media_hosts import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -103,35 +103,21 @@ def sent_user_contents(llm: ScriptedLLM) -> list[Any]:
 # --- The burst processor with a real model call ------------------------------------------------
 
 
-class ModelEngine:
+class ModelEngine(FakeEngine):
     """The graph's stand-in: one real `ChatOpenAI` call per turn with the converted messages."""
 
     def __init__(self, model: ChatOpenAI) -> None:
+        super().__init__(checkpoint=None)
         self.model = model
-        self.runs: list[list[HumanMessage]] = []
+        self.turns: list[list[HumanMessage]] = []
 
     async def run_turn(
-        self, thread_id: str, messages: list[HumanMessage], *, contact: Any,
+        self, thread_id: str, messages: list[Any], *, contact: Any,
         base_checkpoint_id: str | None = None,
     ) -> Any:
-        self.runs.append(list(messages))
+        self.turns.append(list(messages))
         answer = await self.model.ainvoke([SystemMessage(content="You qualify leads."), *messages])
         return SimpleNamespace(reply=answer.content, fallback=False, language=None)
-
-    async def checkpoint_id(self, thread_id: str) -> str | None:
-        return None
-
-    async def summarize(self, thread_id: str) -> bool:
-        return True
-
-    async def reset(self, thread_id: str) -> None:
-        return None
-
-    async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
-        return None
-
-    async def prune(self, thread_id: str) -> None:
-        return None
 
 
 async def run_burst(
@@ -172,7 +158,7 @@ async def test_a_voice_note_is_transcribed_and_answered(
     assert transcription["body"]["file_bytes"] == len(VOICE)  # the audio reached the STT server
     assert transcription["body"]["model"] == "whisper-1"
     assert transcription["body"]["filename"].endswith(".ogg")
-    (turn,) = engine.runs
+    (turn,) = engine.turns
     assert turn[0].content == "[voice note] Hola, necesito 20 licencias para mi equipo"
     assert turn[0].id == note.message_id
     assert sent_user_contents(llm) == ["[voice note] Hola, necesito 20 licencias para mi equipo"]
@@ -412,7 +398,7 @@ async def test_a_failed_download_leaves_the_rest_of_the_burst_answered(
     engine, sender = await run_burst(
         redis, make_converter(timeout_seconds=0.3), model, messages
     )
-    (turn,) = engine.runs
+    (turn,) = engine.turns
     assert [m.content for m in turn] == [
         "Hi, I want a quote",
         "[the lead sent an image that could not be downloaded — tell them politely and ask them "
@@ -443,7 +429,7 @@ async def test_a_mixed_burst_converts_concurrently_into_one_turn_in_order(
     engine, sender = await run_burst(redis, make_converter(), model, messages)
 
     assert hosts.max_in_flight == 4  # converted concurrently
-    (turn,) = engine.runs  # one graph run...
+    (turn,) = engine.turns  # one graph run...
     assert len(llm.chat_requests) == 1  # ...and one model call for the whole burst
     assert [m.id for m in turn] == [m.message_id for m in messages]
     for n, converted in enumerate(turn[:3]):
