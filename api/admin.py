@@ -13,8 +13,9 @@ from pydantic import BaseModel, Field
 
 from api.deps import AdminDep, PipelineDep
 from core.logs import mask_phone
-from integrations.leads import ContactNotFound, LeadNotFound
+from integrations.leads import ContactNotFound, LeadNotFound, LeadStatus
 from integrations.whatsapp.errors import ChannelError
+from integrations.whatsapp.types import Channel
 
 __all__ = ["router"]
 
@@ -22,8 +23,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
-LeadStatus = Literal["new", "qualifying", "qualified", "booked", "handed_off", "won", "lost"]
-Channel = Literal["twilio", "meta"]
 # A contact's number as the store keeps it: E.164. Anything else is a 422, not a store error.
 Number = Annotated[str, Path(pattern=r"^\+[1-9]\d{5,14}$", description="E.164 number")]
 # Ids and offsets are Postgres bigints: a larger number is a 422, not an asyncpg error (500).
