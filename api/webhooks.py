@@ -148,7 +148,7 @@ async def meta_webhook(request: Request) -> Response:
             return _refuse("meta", "forbidden", 403, "Invalid or missing X-Hub-Signature-256.")
     try:
         payload = json.loads(body)
-        if b"\\ud" in body.lower():  # a lone UTF-16 surrogate cannot be stored: drop it
+        if b"\\ud" in body or b"\\uD" in body:  # a lone surrogate cannot be stored: drop it
             payload = _without_lone_surrogates(payload)
         messages = meta.parse_meta(payload)
     except (ValueError, RecursionError, PayloadMalformed) as exc:

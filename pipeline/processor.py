@@ -375,13 +375,16 @@ class BurstProcessor:
             await self.store.record_outbound(
                 channel=contact.channel, contact=contact.contact, text=reply, message_ids=sent_ids
             )
-        # Once per burst, even when a retry sends the rest of the text.
-        if self.voice is not None and await self.buffer.set_state(
-            burst, "voice", "1", only_if_absent=True
+        # Once per burst, even when a retry sends the rest of the text; no round trip at all
+        # when voice replies are off or the lead sent no voice note.
+        voice = self.voice
+        if (
+            voice is not None
+            and voice.enabled
+            and burst_had_voice(burst.messages)
+            and await self.buffer.set_state(burst, "voice", "1", only_if_absent=True)
         ):
-            await self.voice.maybe_send_voice(
-                contact.channel, contact.contact, reply, burst_had_voice(burst.messages)
-            )
+            await voice.maybe_send_voice(contact.channel, contact.contact, reply, True)
 
     async def _record_inbound(self, messages: list[InboundMessage]) -> None:
         if self.store is not None:
