@@ -11,6 +11,7 @@ and logged, never allowed to fail the turn.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ __all__ = [
     "evidence_id",
     "merge_profile",
     "prompt_messages",
+    "response_format",
     "run_single_call",
     "structured_call",
 ]
@@ -305,19 +307,36 @@ def prompt_messages(
 Output = TypeVar("Output", bound=BaseModel)
 
 
-# (model, output type) -> the structured-output runnable. Building one costs about 0.5 ms of CPU
-# (schema generation), on every turn otherwise; models live as long as the engine does.
-_STRUCTURED: dict[tuple[int, type[BaseModel]], tuple[BaseChatModel, Runnable[Any, Any]]] = {}
+@functools.cache
+def response_format(output: type[BaseModel]) -> dict[str, Any]:
+    """OpenAI's strict `json_schema` response format for `output`, built once per type.
+
+    The schema is `openai.pydantic_function_tool`'s, which is what the client's own `parse`
+    would send for `output` (`to_strict_json_schema`): the request is the same byte for byte."""
+    tool = openai.pydantic_function_tool(output, name=output.__name__)
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": output.__name__,
+            "schema": tool["function"]["parameters"],
+            "strict": True,
+        },
+    }
 
 
-def _structured(model: BaseChatModel, output: type[BaseModel]) -> Runnable[Any, Any]:
-    cached = _STRUCTURED.get((id(model), output))
+# (model, output type) -> the model bound to that response format; models live as long as the
+# engine does.
+_BOUND: dict[tuple[int, type[BaseModel]], tuple[BaseChatModel, Runnable[Any, Any]]] = {}
+
+
+def _bound(model: BaseChatModel, output: type[BaseModel]) -> Runnable[Any, Any]:
+    cached = _BOUND.get((id(model), output))
     if cached is not None and cached[0] is model:
         return cached[1]
-    runnable = model.with_structured_output(output, method="json_schema", strict=True)
-    if len(_STRUCTURED) > 256:  # engines rebuilt many times (tests): keep it bounded
-        _STRUCTURED.clear()
-    _STRUCTURED[(id(model), output)] = (model, runnable)
+    runnable = model.bind(extra_body={"response_format": response_format(output)})
+    if len(_BOUND) > 256:  # engines rebuilt many times (tests): keep it bounded
+        _BOUND.clear()
+    _BOUND[(id(model), output)] = (model, runnable)
     return runnable
 
 
@@ -325,11 +344,18 @@ async def structured_call(
     model: BaseChatModel, output: type[Output], messages: Sequence[BaseMessage]
 ) -> Output:
     """One chat completion answered as `output` (OpenAI structured outputs, strict schema).
-    Raises one of `LLM_ERRORS` when the call or the parsing fails."""
-    result = await _structured(model, output).ainvoke(list(messages))
-    if not isinstance(result, output):
-        raise ValueError(f"the model answered {type(result).__name__}, not {output.__name__}")
-    return result
+    Raises one of `LLM_ERRORS` when the call or the parsing fails.
+
+    Why not `with_structured_output`: it hands the pydantic class to `openai`'s `parse`, which
+    regenerates the strict JSON schema and walks it through the client's parameter transform on
+    every call: 60% of the client's CPU per call here (`make bench`, issue #5's turns/s). The
+    format is built once and sent as `extra_body` (passed through as is); the answer is the
+    message's JSON, validated by `output` as before. A refusal has no JSON: it fails the
+    validation and the turn falls back, as it did."""
+    message = await _bound(model, output).ainvoke(list(messages))
+    if not isinstance(message, BaseMessage) or not message.text.strip():
+        raise ValueError(f"the model gave no {output.__name__} (empty answer or a refusal)")
+    return output.model_validate_json(message.text)
 
 
 def language_of(reply: AgentReply, state: Mapping[str, Any]) -> str | None:
