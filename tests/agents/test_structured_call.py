@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from agents import LLM_ERRORS, structured_call
 from agents.qualification import SPEC
@@ -18,7 +19,7 @@ MESSAGES = [SystemMessage("You qualify leads."), HumanMessage("We are 25 people,
 
 def _model(llm: ScriptedLLM) -> ChatOpenAI:
     return ChatOpenAI(
-        model="gpt-4o-mini", api_key="sk-test", base_url=llm.base_url, max_retries=0,
+        model="gpt-4o-mini", api_key=SecretStr("sk-test"), base_url=llm.base_url, max_retries=0,
         use_responses_api=False,
     )
 
