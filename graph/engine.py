@@ -65,8 +65,8 @@ class TurnResult:
     llm_calls: int
     """Chat completion calls the turn made (summarization excluded)."""
     language: str | None
-    checkpoint_id: str | None
-    """The checkpoint this turn ended at."""
+    history: int
+    """Messages in the conversation's state after the turn (`summarize` takes it as a hint)."""
 
 
 class ConversationEngine:
@@ -144,7 +144,6 @@ class ConversationEngine:
             if turn["handed_off"]
             else None
         )
-        checkpoint_id = await self.checkpoint_id(thread_id)
         log.info(
             "turn %s msgs=%s stage=%s fallback=%s llm_calls=%d handoff=%s silent=%s %.0fms",
             mask_phone(thread_id), [m.id for m in burst], values.get("stage"), turn["fallback"],
@@ -158,7 +157,7 @@ class ConversationEngine:
             fallback=turn["fallback"],
             llm_calls=turn["llm_calls"],
             language=values.get("language"),
-            checkpoint_id=checkpoint_id,
+            history=len(values.get("messages") or ()),
         )
 
     async def checkpoint_id(self, thread_id: str) -> str | None:
@@ -168,11 +167,13 @@ class ConversationEngine:
             return None
         return str(saved.config["configurable"]["checkpoint_id"])
 
-    async def summarize(self, thread_id: str) -> bool:
+    async def summarize(self, thread_id: str, *, history: int | None = None) -> bool:
         """Fold messages older than the last `HISTORY_KEEP` into the summary; call it after the
-        reply is sent. True if it folded something."""
-        current = await self.state(thread_id)
-        if len(current.get("messages") or ()) <= self._settings.HISTORY_KEEP:
+        reply is sent. True if it folded something. `history` (the turn's `TurnResult.history`)
+        spares reading the state when there is nothing to fold."""
+        if history is None:
+            history = len((await self.state(thread_id)).get("messages") or ())
+        if history <= self._settings.HISTORY_KEEP:
             return False
         values = await self._graph.ainvoke(
             {"task": "summarize"}, self._config(thread_id), durability="exit"

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -151,10 +151,10 @@ return 1
 """
 
 STATE_SET = """
--- KEYS: lease, state ; ARGV: token, field, value, only_if_absent
+-- KEYS: lease, state ; ARGV: token, only_if_absent, field, value[, field, value...]
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-if ARGV[4] == '1' then return redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+if ARGV[2] == '1' then return redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4]) end
+redis.call('HSET', KEYS[2], unpack(ARGV, 3))
 return 1
 """
 
@@ -331,9 +331,16 @@ class BurstBuffer:
         self, burst: Burst, field: str, value: str, *, only_if_absent: bool = False
     ) -> bool:
         """Set a field of the burst's state under its lease; False if absent-only and present."""
+        return await self._set(burst, [field, value], only_if_absent=only_if_absent)
+
+    async def update_state(self, burst: Burst, fields: Mapping[str, str]) -> None:
+        """Set several fields of the burst's state at once (one round trip) under its lease."""
+        await self._set(burst, [item for pair in fields.items() for item in pair])
+
+    async def _set(self, burst: Burst, pairs: list[str], *, only_if_absent: bool = False) -> bool:
         result = await self._state_set(
             keys=[_key(burst.thread_id, "lease"), _key(burst.thread_id, "state")],
-            args=[burst.token, field, value, "1" if only_if_absent else "0"],
+            args=[burst.token, "1" if only_if_absent else "0", *pairs],
         )
         if int(result) < 0:
             raise LeaseLost(

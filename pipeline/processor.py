@@ -71,7 +71,7 @@ class TurnEngine(Protocol):
 
     async def checkpoint_id(self, thread_id: str) -> str | None: ...
 
-    async def summarize(self, thread_id: str) -> bool: ...
+    async def summarize(self, thread_id: str, *, history: int | None = None) -> bool: ...
 
     async def reset(self, thread_id: str) -> None: ...
 
@@ -216,7 +216,9 @@ class BurstProcessor:
                 log.warning("renewing the lease on %s failed: %s", mask_phone(burst.thread_id), exc)
 
     async def _process(self, burst: Burst) -> str:
-        state = await self.buffer.get_state(burst)
+        # A first attempt has no state of ours yet (the claim starts it; an ack or a deletion
+        # removes it): no round trip to read it.
+        state = {} if burst.attempts == 1 else await self.buffer.get_state(burst)
         first = burst.messages[0]
         contact = ContactInfo(first.channel, first.contact, _profile_name(burst.messages))
         if "reply" not in state:
@@ -225,18 +227,23 @@ class BurstProcessor:
             if outcome is not None:
                 await self.buffer.ack(burst)
                 return outcome
-            state = await self.buffer.get_state(burst)
         await self._send(burst, contact, state)
-        await self._compact(burst)
+        await self._compact(burst, state)
         await self.buffer.ack(burst)
         return "replied"
 
-    async def _compact(self, burst: Burst) -> None:
+    async def _store(self, burst: Burst, state: dict[str, str], fields: dict[str, str]) -> None:
+        """Write `fields` into the burst's state in Redis (one round trip) and in `state`."""
+        await self.buffer.update_state(burst, fields)
+        state.update(fields)
+
+    async def _compact(self, burst: Burst, state: dict[str, str]) -> None:
         """Summarize and prune after the reply went out but before the ack: still under the
         lease, so the contact's next burst never runs beside it (two runs on one thread would
         drop one's writes, and pruning would remove the checkpoint the next burst starts from)."""
+        history = int(state["history"]) if state.get("history", "").isdigit() else None
         try:
-            await self.engine.summarize(burst.thread_id)
+            await self.engine.summarize(burst.thread_id, history=history)
             await self.engine.prune(burst.thread_id)
         except Exception:  # noqa: BLE001 - the reply is out; a summary can wait a turn
             log.warning(
@@ -244,7 +251,8 @@ class BurstProcessor:
             )
 
     async def _draft(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> str | None:
-        """Decide the reply and store it in the burst state; an outcome string when no reply."""
+        """Decide the reply and store it in the burst state (Redis and `state`); an outcome
+        string when there is no reply."""
         thread = burst.thread_id
         commands = [parse_command(m.text) for m in burst.messages if m.kind == "text"]
         language = state.get("language") or guess_language(
@@ -256,7 +264,7 @@ class BurstProcessor:
             if silenced == "opted_out" or store is None:
                 return "silenced_opted_out"  # confirmed once, when they opted out
             await store.set_opt_out(contact.channel, contact.contact, True)
-            await self.buffer.set_state(burst, "reply", text_for("stopped", language))
+            await self._store(burst, state, {"reply": text_for("stopped", language)})
             return None
         if "start" in commands and store is not None and silenced == "opted_out":
             await store.set_opt_out(contact.channel, contact.contact, False)
@@ -283,11 +291,11 @@ class BurstProcessor:
             return f"silenced_{silenced}"
         if "reset" in commands:
             await self.engine.reset(thread)
-            await self.buffer.set_state(burst, "reply", text_for("reset", language))
+            await self._store(burst, state, {"reply": text_for("reset", language)})
             return None
         if commands and all(c in ("help", "start") for c in commands):
             name = "started" if "start" in commands else "help"
-            await self.buffer.set_state(burst, "reply", text_for(name, language))
+            await self._store(burst, state, {"reply": text_for(name, language)})
             return None
 
         if not booked_call:  # there, most messages get no answer: no typing indicator
@@ -339,10 +347,10 @@ class BurstProcessor:
         reply = getattr(result, "reply", None)
         if not reply:
             return "silenced_human" if booked_call else "silent"
-        lang = getattr(result, "language", None)
-        if lang:
-            await self.buffer.set_state(burst, "language", lang)
-        await self.buffer.set_state(burst, "reply", reply)
+        fields = {"reply": reply, "history": str(getattr(result, "history", ""))}
+        if lang := getattr(result, "language", None):
+            fields["language"] = lang
+        await self._store(burst, state, fields)
         return None
 
     async def _base_checkpoint(self, burst: Burst, state: dict[str, str]) -> str | None:

@@ -34,6 +34,7 @@ class Result:
     reply: str | None
     fallback: bool = False
     language: str | None = None
+    history: int = 2
 
 
 @dataclass
@@ -78,10 +79,13 @@ class FakeEngine:
     releases: list[str | None] = field(default_factory=list)
     fail_release: int = 0
 
-    async def summarize(self, thread_id: str) -> bool:
+    summary_hints: list[int | None] = field(default_factory=list)
+
+    async def summarize(self, thread_id: str, *, history: int | None = None) -> bool:
         if self.summary_gate is not None:
             await self.summary_gate.wait()
         self.summaries += 1
+        self.summary_hints.append(history)
         return True
 
     async def reset(self, thread_id: str) -> None:

@@ -36,6 +36,7 @@ async def test_a_burst_gets_one_reply_then_summary(redis: aioredis.Redis) -> Non
     await processor.process(await _claim(buffer))
     assert sender.texts == ["got: hola | quiero precios"]
     assert len(engine.runs) == 1 and engine.summaries == 1
+    assert engine.summary_hints == [2]  # the turn's history size: no state read to decide
     assert len(store.inbound) == 2 and store.outbound == ["got: hola | quiero precios"]
     assert sender.typing_calls == 1
     assert await buffer.claim() is None  # acked, nothing left
@@ -116,6 +117,7 @@ async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(
     reply = "got: please send me the full price list"
     assert "".join(sender.texts) == reply  # every part once, in order, none repeated
     assert len(engine.runs) == 1  # the drafted reply was reused, not drafted again
+    assert engine.summary_hints == [2]  # and the turn's history size with it
 
 
 async def test_a_crash_before_the_reply_re_runs_from_the_first_checkpoint(
