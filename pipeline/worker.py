@@ -120,7 +120,13 @@ async def _serve() -> int:
 
 
 def main() -> int:
-    return asyncio.run(_serve())
+    # uvloop, as uvicorn runs the web process: the worker's loop is as busy as the web one.
+    try:
+        import uvloop
+    except ImportError:  # uvloop does not build on Windows
+        return asyncio.run(_serve())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve())
 
 
 if __name__ == "__main__":
