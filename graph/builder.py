@@ -1,10 +1,10 @@
 """The conversation graph: its nodes and how they connect.
 
-    START -> ingest -> {greeting | qualification | scheduling | handoff} -> advance
-                 |                                                          |
-                 |-- /human, "talk to a person" --> hand_over <--trigger----|
-                 |                                      |                   |
-                 '-- human mode: record only --> END    '--> finish <-------'  -> END
+    START -> {greeting | qualification | scheduling | handoff} --------------------> END
+      |                          |                                           ^
+      |                          '-- a trigger fired --> hand_over ----------|
+      |-- /human, "talk to a person" -----------------> hand_over           |
+      '-- human mode: record only ------------------------------------------'
     START -> summarize -> END       (task "summarize", after the reply is sent)
     START -> release -> END         (task "release", a human gives the contact back)
 
@@ -14,8 +14,11 @@ the scheduling agent (the one exception to silence after a handoff; see `graph.r
 Agents propose (`draft`); `advance` applies the graph's own rules (stage transitions, triggers)
 into a `commit`; `hand_over` adds the handoff; `finish` tells the lead sink and only then applies
 the commit, so a sink failure fails the turn and leaves the conversation as it was (see
-`graph.state`). The checkpointer is injected: `InMemorySaver` in tests and the terminal chat, the
-Redis saver in the app, with no change here.
+`graph.state`). `advance` and `finish` are steps inside the agent's node (and `finish` inside
+`hand_over`), not nodes of their own: a turn is one graph step in the common case, two with a
+handoff, because every LangGraph step costs CPU on every turn (issue #5's turns/s). The turn's
+input (`turn_input`) resets the per-turn fields. The checkpointer is injected: `InMemorySaver` in
+tests and the terminal chat, the Redis saver in the app, with no change here.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -41,14 +44,13 @@ from graph.lead import LeadProfile
 from graph.routing import (
     AGENT_NODES,
     next_stage,
-    route_after_advance,
-    route_after_ingest,
+    route_after_agent,
     route_start,
     stage_for,
 )
-from graph.state import ConversationState, TurnCommit, TurnOutcome
+from graph.state import ContactState, ConversationState, Draft, TurnCommit, TurnOutcome
 from graph.summarize import summarize_node
-from graph.triggers import asks_for_human, evaluate, next_streak
+from graph.triggers import evaluate, next_streak
 from integrations.llm import AGENT_NAMES, ModelFactory
 
 if TYPE_CHECKING:
@@ -59,7 +61,10 @@ if TYPE_CHECKING:
     from core.config import Settings
     from integrations.calendar.base import Booking, Calendar
 
-__all__ = ["Clock", "build_graph", "handoff_event", "lead_update", "recent_transcript", "utc_now"]
+__all__ = [
+    "Clock", "build_graph", "handoff_event", "lead_update", "recent_transcript", "turn_input",
+    "utc_now",
+]
 
 Clock = Callable[[], datetime]
 
@@ -135,49 +140,27 @@ _QUIET: TurnOutcome = {
 }
 
 
+def turn_input(burst: list[HumanMessage], contact: ContactState) -> dict[str, Any]:
+    """The input of a turn run: the burst's messages (ids = provider ids) and the contact, and
+    the per-turn fields reset (no node of the turn starts from the last turn's draft)."""
+    return {
+        "task": "turn",
+        "messages": burst,
+        "burst": [m.id for m in burst],
+        "contact": contact,
+        "handoff_reason": None,
+        "draft": None,
+        "commit": None,
+        "reply": None,
+        "turn": _QUIET,
+    }
+
+
 def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
     settings = deps.settings
 
-    async def ingest(state: ConversationState) -> dict[str, Any]:
-        """Reset the turn; route a plain request for a person straight to the hand-over."""
-        requested = not state.get("human_mode") and asks_for_human(burst_texts(state))
-        return {
-            "handoff_reason": "requested" if requested else None,
-            "draft": None,
-            "commit": None,
-            "reply": None,
-            "turn": _QUIET,
-        }
-
-    async def greeting(state: ConversationState) -> dict[str, Any]:
-        draft = await greeting_agent.run(
-            state, model=deps.models["greeting"], settings=settings, now=deps.clock()
-        )
-        return {"draft": draft}
-
-    async def qualification(state: ConversationState) -> dict[str, Any]:
-        draft = await qualification_agent.run(
-            state, model=deps.models["qualification"], settings=settings, now=deps.clock()
-        )
-        return {"draft": draft}
-
-    async def scheduling(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-        draft = await scheduling_agent.run(
-            state, model=deps.models["scheduling"], settings=settings, now=deps.clock(),
-            calendar=deps.calendar, thread_id=thread_of(config),
-        )
-        return {"draft": draft}
-
-    async def handoff(state: ConversationState) -> dict[str, Any]:
-        draft = await handoff_agent.run(
-            state, model=deps.models["handoff"], settings=settings, now=deps.clock()
-        )
-        return {"draft": draft}
-
-    async def advance(state: ConversationState) -> dict[str, Any]:
+    def advance(state: ConversationState, draft: Draft) -> dict[str, Any]:
         """The graph's rules over the agent's draft: stage transitions and handoff triggers."""
-        draft = state["draft"]
-        assert draft is not None
         stage: Stage = state.get("stage") or "greeting"
         booked = _confirmed(draft["booking"])
         # A moved call is not a new booking (no second `booked` handoff); a call booked again
@@ -206,42 +189,27 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
             "asked": draft["asked"],
             "changing_booking": draft.get("changing_booking", False),
         }
-        return {"commit": commit, "handoff_reason": reason, "reply": draft["reply"]}
+        return {"draft": draft, "commit": commit, "handoff_reason": reason, "reply": draft["reply"]}
 
-    async def hand_over(state: ConversationState) -> dict[str, Any]:
-        """Tell the lead a person follows up (in their language) and go to human mode."""
-        reason = state.get("handoff_reason")
-        assert reason is not None
-        commit: TurnCommit = dict(state.get("commit") or {})  # type: ignore[assignment]
-        language = commit.get("language") or state.get("language")
-        if language not in LANGUAGES:
-            language = detect_language(" ".join(burst_texts(state))) or language or "en"
-        message = handoff_agent.handoff_message(reason, language)
-        draft_reply = state.get("reply")
-        reply = f"{draft_reply}\n\n{message}" if reason == "booked" and draft_reply else message
-        commit["stage"] = "handoff"
-        commit["human_mode"] = True
-        commit["handoff"] = {"reason": reason, "at": deps.clock()}
-        commit["unresolved"] = 0
-        commit["language"] = language
-        commit["changing_booking"] = False  # a person takes over whatever was under way
-        return {"commit": commit, "reply": reply}
-
-    async def finish(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-        """Tell the sink, then apply the turn: nothing durable changes if the sink fails."""
-        commit: TurnCommit = state.get("commit") or {}
-        reply = state.get("reply")
-        draft = state.get("draft")
+    async def finish(
+        state: ConversationState, turn: Mapping[str, Any], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Tell the sink, then apply the turn: nothing durable changes if the sink fails.
+        `turn` holds the turn's draft, commit, reply and handoff reason."""
+        current: dict[str, Any] = {**state, **turn}
+        commit = cast(TurnCommit, current.get("commit") or {})
+        reply = current.get("reply")
+        draft = current.get("draft")
         thread_id = thread_of(config)
         new_messages: list[AnyMessage] = [AIMessage(reply, id=str(uuid.uuid4()))] if reply else []
-        after: dict[str, Any] = {**state, **commit}
+        after: dict[str, Any] = {**current, **commit}
         after["messages"] = [*(state.get("messages") or ()), *new_messages]
         changed = (
             after.get("stage") != state.get("stage")
             or after.get("profile") != state.get("profile")
             or after.get("booking") != state.get("booking")
         )
-        handed_off = state.get("handoff_reason") is not None
+        handed_off = current.get("handoff_reason") is not None
         if changed:
             await deps.sink.lead_updated(lead_update(thread_id, after))
         if handed_off:
@@ -256,6 +224,64 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
             "lead_changed": changed,
         }
         return {**commit, "messages": new_messages, "turn": outcome}
+
+    async def answered(
+        state: ConversationState, draft: Draft, config: RunnableConfig
+    ) -> dict[str, Any]:
+        """The end of an agent's node: the graph's rules, then the turn ends here, or in
+        `hand_over` when a trigger fired (one node per turn in the common case: each LangGraph
+        step costs CPU on every turn)."""
+        turn = advance(state, draft)
+        if turn["handoff_reason"] is not None:
+            return turn
+        return await finish(state, turn, config)
+
+    async def greeting(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+        draft = await greeting_agent.run(
+            state, model=deps.models["greeting"], settings=settings, now=deps.clock()
+        )
+        return await answered(state, draft, config)
+
+    async def qualification(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+        draft = await qualification_agent.run(
+            state, model=deps.models["qualification"], settings=settings, now=deps.clock()
+        )
+        return await answered(state, draft, config)
+
+    async def scheduling(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+        draft = await scheduling_agent.run(
+            state, model=deps.models["scheduling"], settings=settings, now=deps.clock(),
+            calendar=deps.calendar, thread_id=thread_of(config),
+        )
+        return await answered(state, draft, config)
+
+    async def handoff(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+        draft = await handoff_agent.run(
+            state, model=deps.models["handoff"], settings=settings, now=deps.clock()
+        )
+        return await answered(state, draft, config)
+
+    async def hand_over(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+        """Tell the lead a person follows up (in their language), go to human mode and end the
+        turn. Reached from an agent whose turn fired a trigger, or straight from the start for
+        a plain request for a person (no reason set yet: `requested`)."""
+        reason = state.get("handoff_reason") or "requested"
+        commit: TurnCommit = dict(state.get("commit") or {})  # type: ignore[assignment]
+        language = commit.get("language") or state.get("language")
+        if language not in LANGUAGES:
+            language = detect_language(" ".join(burst_texts(state))) or language or "en"
+        message = handoff_agent.handoff_message(reason, language)
+        draft_reply = state.get("reply")
+        reply = f"{draft_reply}\n\n{message}" if reason == "booked" and draft_reply else message
+        commit["stage"] = "handoff"
+        commit["human_mode"] = True
+        commit["handoff"] = {"reason": reason, "at": deps.clock()}
+        commit["unresolved"] = 0
+        commit["language"] = language
+        commit["changing_booking"] = False  # a person takes over whatever was under way
+        return await finish(
+            state, {"commit": commit, "reply": reply, "handoff_reason": reason}, config
+        )
 
     async def summarize(state: ConversationState) -> dict[str, Any]:
         return await summarize_node(state, model=deps.models["summary"], keep=settings.HISTORY_KEEP)
@@ -281,14 +307,11 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
         }
 
     return {
-        "ingest": ingest,
         "greeting": greeting,
         "qualification": qualification,
         "scheduling": scheduling,
         "handoff": handoff,
-        "advance": advance,
         "hand_over": hand_over,
-        "finish": finish,
         "summarize": summarize,
         "release": release,
     }
@@ -317,15 +340,12 @@ def build_graph(
     builder = StateGraph(ConversationState)
     for name, node in nodes.items():
         builder.add_node(name, node)
-    builder.add_conditional_edges(START, route_start, ["ingest", "summarize", "release"])
     builder.add_conditional_edges(
-        "ingest", route_after_ingest, [*AGENT_NODES.values(), "hand_over", END]
+        START, route_start, [*AGENT_NODES.values(), "hand_over", "summarize", "release", END]
     )
     for agent in AGENT_NODES.values():
-        builder.add_edge(agent, "advance")
-    builder.add_conditional_edges("advance", route_after_advance, ["hand_over", "finish"])
-    builder.add_edge("hand_over", "finish")
-    builder.add_edge("finish", END)
+        builder.add_conditional_edges(agent, route_after_agent, ["hand_over", END])
+    builder.add_edge("hand_over", END)
     builder.add_edge("summarize", END)
     builder.add_edge("release", END)
     return builder.compile(checkpointer=checkpointer)

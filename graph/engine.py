@@ -21,7 +21,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from core.logs import mask_phone
-from graph.builder import Clock, build_graph, handoff_event, utc_now
+from graph.builder import Clock, build_graph, handoff_event, turn_input, utc_now
 from graph.events import HandoffEvent, LeadSink, Stage
 from graph.routing import booking_changes_allowed
 from integrations.llm import ModelFactory, model_factory
@@ -125,16 +125,14 @@ class ConversationEngine:
                 )
         burst = [m if m.id else m.model_copy(update={"id": str(uuid.uuid4())}) for m in messages]
         values = await self._graph.ainvoke(
-            {
-                "task": "turn",
-                "messages": burst,
-                "burst": [m.id for m in burst],
-                "contact": {
+            turn_input(
+                burst,
+                {
                     "channel": contact.channel,
                     "contact": contact.contact,
                     "profile_name": contact.profile_name,
                 },
-            },
+            ),
             self._config(thread_id, base_checkpoint_id),
             durability="exit",
         )

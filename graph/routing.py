@@ -24,22 +24,21 @@ conversation back.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from langgraph.graph import END
 
 from agents import burst_texts
 from graph.events import Stage
 from graph.lead import LeadProfile
-from graph.triggers import booking_change_request
+from graph.triggers import asks_for_human, booking_change_request
 
 __all__ = [
     "AGENT_NODES",
     "booking_changes_allowed",
     "changes_booking",
     "next_stage",
-    "route_after_advance",
-    "route_after_ingest",
+    "route_after_agent",
     "route_start",
     "stage_for",
 ]
@@ -94,23 +93,17 @@ def changes_booking(state: Mapping[str, Any]) -> bool:
     )
 
 
-def route_start(state: Mapping[str, Any]) -> Literal["ingest", "summarize", "release"]:
-    """Which kind of run this is (the engine's input sets `task`)."""
-    task = state.get("task") or "turn"
-    if task == "summarize":
-        return "summarize"
-    if task == "release":
-        return "release"
-    return "ingest"
-
-
-def route_after_ingest(state: Mapping[str, Any]) -> str:
-    """Human mode records and ends (but for a booked call's change, see the module docstring);
-    a request for a person skips the model; a booked call's change goes to the scheduling
+def route_start(state: Mapping[str, Any]) -> str:
+    """Where a run starts: the summary or release task, else the turn's first node. In a turn,
+    human mode records and ends (but for a booked call's change, see the module docstring); a
+    plain request for a person skips the model; a booked call's change goes to the scheduling
     agent; otherwise the agent of the current stage answers."""
+    task = state.get("task") or "turn"
+    if task in ("summarize", "release"):
+        return str(task)
     if state.get("human_mode"):
         return "scheduling" if changes_booking(state) else END
-    if state.get("handoff_reason") is not None:
+    if asks_for_human(burst_texts(state)):
         return "hand_over"
     if changes_booking(state):
         return "scheduling"
@@ -118,6 +111,6 @@ def route_after_ingest(state: Mapping[str, Any]) -> str:
     return AGENT_NODES[stage]
 
 
-def route_after_advance(state: Mapping[str, Any]) -> Literal["hand_over", "finish"]:
-    """To the hand-over node when a trigger fired, else straight to the end of the turn."""
-    return "hand_over" if state.get("handoff_reason") is not None else "finish"
+def route_after_agent(state: Mapping[str, Any]) -> str:
+    """To the hand-over node when a trigger fired; otherwise the agent's node ended the turn."""
+    return "hand_over" if state.get("handoff_reason") is not None else END

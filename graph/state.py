@@ -1,10 +1,11 @@
 """The graph state: what one conversation (one thread, `<channel>:<E.164>`) remembers between turns.
 
-Durable fields are changed by one node only, `finish`, after the lead sink has accepted the turn's
-events: a sink failure then leaves the stored conversation as it was before the turn (apart from
-the inbound messages, which are keyed by provider id, so a retry replaces rather than duplicates
-them), and the retried burst emits its events again. The other nodes write the transient
-per-turn fields at the bottom (`draft`, `commit`, `turn`), which the next run's ingest resets.
+Durable fields are changed by one step only, `finish` (the end of the turn's last node), after
+the lead sink has accepted the turn's events: a sink failure then leaves the stored conversation as
+it was before the turn (apart from the inbound messages, which are keyed by provider id, so a retry
+replaces rather than duplicates them), and the retried burst emits its events again. An agent node
+that hands over writes the transient per-turn fields at the bottom (`draft`, `commit`, ...) for
+`hand_over`; the next turn's input resets them.
 
 Every type stored here is plain data (TypedDicts, pydantic models, frozen dataclasses, datetimes),
 so LangGraph's serializer stores it and `SERDE_ALLOWLIST` can register it with a strict serializer.
@@ -184,7 +185,8 @@ class ConversationState(TypedDict, total=False):
     release_notes: str | None
     """Input of a `release` run: the human's notes."""
     handoff_reason: HandoffReason | None
-    """The handoff this turn triggers, if any (set by ingest or by the trigger rules)."""
+    """The handoff this turn triggers, if any (set by the trigger rules; `hand_over` reached
+    straight from the start means `requested`)."""
     draft: Draft | None
     """The agent's proposal for this turn."""
     commit: TurnCommit | None

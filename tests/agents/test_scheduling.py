@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 
 from agents.scheduling import lead_zone
-from graph.routing import booking_changes_allowed, changes_booking, route_after_ingest
+from graph.routing import booking_changes_allowed, changes_booking, route_start
 from graph.triggers import booking_change_request
 from integrations.calendar.base import Booking
 from pipeline.buffer import Burst, BurstBuffer
@@ -80,7 +80,7 @@ def state(**values: Any) -> dict[str, Any]:
 def test_routing_of_a_booked_lead(values: dict[str, Any], allowed: bool, route: str) -> None:
     current = state(**values)
     assert booking_changes_allowed(current) is allowed
-    assert route_after_ingest(current) == route
+    assert route_start(current) == route
     assert changes_booking(current) is (route == "scheduling")
 
 

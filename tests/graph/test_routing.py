@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 
 from graph.lead import Authority, Budget, LeadProfile, Need, Timeline
 from graph.routing import (
     next_stage,
-    route_after_advance,
-    route_after_ingest,
+    route_after_agent,
     route_start,
     stage_for,
 )
@@ -67,13 +67,27 @@ def test_stage_for(values: dict[str, Any], booked: bool, expected: str) -> None:
     assert stage_for(profile(**values), booked=booked) == expected
 
 
+def said(text: str) -> dict[str, Any]:
+    """A turn whose burst is one message."""
+    return {"messages": [HumanMessage(text, id="m1")], "burst": ["m1"]}
+
+
 @pytest.mark.parametrize(
     ("state", "expected"),
     [
-        ({}, "ingest"),
-        ({"task": "turn"}, "ingest"),
         ({"task": "summarize"}, "summarize"),
         ({"task": "release"}, "release"),
+        ({}, "greeting"),
+        ({"task": "turn"}, "greeting"),
+        ({"stage": "greeting"}, "greeting"),
+        ({"stage": "qualification"}, "qualification"),
+        ({"stage": "scheduling"}, "scheduling"),
+        ({"stage": "handoff"}, "handoff"),
+        ({"stage": "qualification", **said("/human")}, "hand_over"),
+        ({"stage": "qualification", **said("how much is it?")}, "qualification"),
+        ({"stage": "handoff", "human_mode": True}, END),
+        ({"stage": "handoff", "human_mode": True, **said("/human")}, END),
+        ({"stage": "scheduling", "human_mode": False}, "scheduling"),
     ],
 )
 def test_route_start(state: dict[str, Any], expected: str) -> None:
@@ -81,27 +95,9 @@ def test_route_start(state: dict[str, Any], expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "expected"),
-    [
-        ({}, "greeting"),
-        ({"stage": "greeting"}, "greeting"),
-        ({"stage": "qualification"}, "qualification"),
-        ({"stage": "scheduling"}, "scheduling"),
-        ({"stage": "handoff"}, "handoff"),
-        ({"stage": "qualification", "handoff_reason": "requested"}, "hand_over"),
-        ({"stage": "handoff", "human_mode": True}, END),
-        ({"stage": "handoff", "human_mode": True, "handoff_reason": "requested"}, END),
-        ({"stage": "scheduling", "human_mode": False}, "scheduling"),
-    ],
-)
-def test_route_after_ingest(state: dict[str, Any], expected: str) -> None:
-    assert route_after_ingest(state) == expected
-
-
-@pytest.mark.parametrize(
     ("reason", "expected"),
-    [(None, "finish"), ("booked", "hand_over"), ("requested", "hand_over"),
+    [(None, END), ("booked", "hand_over"), ("requested", "hand_over"),
      ("unresolved", "hand_over"), ("low_confidence", "hand_over")],
 )
-def test_route_after_advance(reason: str | None, expected: str) -> None:
-    assert route_after_advance({"handoff_reason": reason}) == expected
+def test_route_after_agent(reason: str | None, expected: str) -> None:
+    assert route_after_agent({"handoff_reason": reason}) == expected
