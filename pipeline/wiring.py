@@ -13,7 +13,7 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
@@ -25,6 +25,7 @@ from graph.engine import ConversationEngine
 from graph.state import SERDE_ALLOWLIST
 from integrations.calendar.factory import calendar_from_settings
 from integrations.leads import LeadStore
+from integrations.llm import http_client, model_factory
 from integrations.mail import mailer_from_settings
 from integrations.media import MediaDownloader
 from integrations.outbox import LEAD_EMAIL_KIND, OutboxWorker, enqueue
@@ -88,7 +89,7 @@ def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-def _openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
+def _openai_client(settings: Settings, http: Any) -> openai.AsyncOpenAI | None:
     """The client for speech-to-text and text-to-speech, when an LLM server is configured."""
     if settings.OPENAI_API_KEY is None:
         return None
@@ -97,6 +98,7 @@ def _openai_client(settings: Settings) -> openai.AsyncOpenAI | None:
         base_url=str(settings.OPENAI_BASE_URL) if settings.OPENAI_BASE_URL else None,
         timeout=settings.LLM_TIMEOUT_SECONDS,
         max_retries=settings.LLM_MAX_RETRIES,
+        http_client=http,
     )
 
 
@@ -179,7 +181,8 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             outbox.wake()
 
         calendar = calendar_from_settings(settings, resources.pool, on_invitation=email_invitation)
-        oai = _openai_client(settings)
+        llm_http = http_client()  # one connection pool for the models and speech
+        oai = _openai_client(settings, llm_http)
         speech = None
         if oai is not None:
             speech = Speech(
@@ -216,7 +219,8 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             serde=JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST),
         )
         engine = ConversationEngine(
-            checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store
+            checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store,
+            models=model_factory(settings, http=llm_http),
         )
         buffer = BurstBuffer(
             resources.redis,
@@ -248,5 +252,4 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             yield pipeline
         finally:
             await pipeline.stop_background()
-            if oai is not None:
-                await oai.close()
+            await llm_http.aclose()
