@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import httpx
 import openai
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -121,7 +122,7 @@ class LogChannel:
         return [f"log.{self.channel}.{self._sent}"]
 
 
-def build_channels(settings: Settings, http: httpx.AsyncClient) -> Channels:
+def build_channels(settings: Settings, http: aiohttp.ClientSession) -> Channels:
     """A client for each configured channel (and, in local development, a log for the others)."""
     channels = Channels()
     if settings.twilio_configured:
@@ -159,8 +160,11 @@ def build_channels(settings: Settings, http: httpx.AsyncClient) -> Channels:
 async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
     """The pipeline over `resources`; background loops not started (see `start_background`)."""
     settings = resources.settings
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
-        channels = build_channels(settings, http)
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0)) as send,
+    ):
+        channels = build_channels(settings, send)  # on aiohttp: see integrations.whatsapp.sender
         store = LeadStore.from_settings(resources.pool, settings)
         outbox = OutboxWorker.from_settings(
             resources.pool, mailer_from_settings(settings), settings

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 import pytest
@@ -105,6 +106,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """A plain httpx client, for clients under test that take an injected one."""
     async with httpx.AsyncClient() as client:
         yield client
+
+
+@pytest.fixture
+async def send_http() -> AsyncIterator[aiohttp.ClientSession]:
+    """The aiohttp session the WhatsApp channel clients send through."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ messages (and delivery `statuses`, which are ignored here). `parse_meta` reads e
 normalized `InboundMessage`, dispatching on the message `type` through a table; unknown keys are
 ignored and unknown types become kind "unsupported", so a new Meta field or type never breaks
 parsing. `verify_meta_signature`, `verify_challenge` and `parse_meta` are pure; `MetaClient` does
-the I/O through an injected `httpx.AsyncClient`.
+the I/O through an injected `aiohttp.ClientSession`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, meta_error
 from integrations.whatsapp.formatting import META_TEXT_LIMIT, split_message, to_e164
@@ -332,7 +332,7 @@ class MetaClient:
         phone_number_id: str,
         *,
         graph_base: str = DEFAULT_GRAPH_BASE,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._phone_number_id = phone_number_id
@@ -378,10 +378,16 @@ class MetaClient:
         if filename is None:
             base_type = mime_type.split(";")[0].strip()
             filename = "upload" + _EXTENSIONS.get(base_type, "")
-        form = {"messaging_product": "whatsapp", "type": mime_type}
-        files = {"file": (filename, data, mime_type)}
+
+        def form() -> aiohttp.FormData:  # a fresh body for every attempt
+            fields = aiohttp.FormData()
+            fields.add_field("messaging_product", "whatsapp")
+            fields.add_field("type", mime_type)
+            fields.add_field("file", data, filename=filename, content_type=mime_type)
+            return fields
+
         answer = await with_retry(
-            self._retry, lambda: self._call("POST", self._media_url, data=form, files=files)
+            self._retry, lambda: self._call("POST", self._media_url, data=form())
         )
         media_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(media_id, str):

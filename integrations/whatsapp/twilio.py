@@ -2,7 +2,7 @@
 
 Twilio posts a form (`application/x-www-form-urlencoded`) per inbound message and per status
 change of an outbound one. `verify_twilio_signature` and `parse_twilio` are pure; `TwilioClient`
-does the I/O through an injected `httpx.AsyncClient`.
+does the I/O through an injected `aiohttp.ClientSession`.
 
 The signature covers the full URL Twilio called. Behind a proxy the app sees its own host, so the
 URL to check is rebuilt on `PUBLIC_BASE_URL` (`signed_url`), never taken from the Host header.
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from twilio.request_validator import RequestValidator
 
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, twilio_error
@@ -239,11 +239,11 @@ class TwilioClient:
         from_number: str,
         *,
         api_base: str = DEFAULT_API_BASE,
-        http: httpx.AsyncClient,
+        http: aiohttp.ClientSession,
         retry: RetryPolicy | None = None,
     ) -> None:
         self._account_sid = account_sid
-        self._auth = httpx.BasicAuth(account_sid, auth_token)
+        self._headers = {"Authorization": aiohttp.encode_basic_auth(account_sid, auth_token)}
         self._from = _whatsapp_address(from_number)
         self._url = f"{str(api_base).rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._http = http
@@ -276,7 +276,7 @@ class TwilioClient:
         async def call() -> str:
             body = await request_json(
                 self._http, "POST", self._url, provider="twilio", translate=twilio_error,
-                data=data, auth=self._auth,
+                data=data, headers=self._headers,
             )
             sid = body.get("sid") if isinstance(body, dict) else None
             if not isinstance(sid, str):

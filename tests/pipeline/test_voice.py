@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -36,14 +37,14 @@ AUDIO = b"OggS\x00\x02opus-reply" + b"\x11" * 3000
 
 
 @pytest.fixture
-def channels(hosts: MediaHosts, http: httpx.AsyncClient) -> Channels:
+def channels(hosts: MediaHosts, send_http: aiohttp.ClientSession) -> Channels:
     once = RetryPolicy(attempts=1)
     return Channels({
         "meta": MetaClient(
-            META_TOKEN, PHONE_ID, graph_base=hosts.graph_base, http=http, retry=once
+            META_TOKEN, PHONE_ID, graph_base=hosts.graph_base, http=send_http, retry=once
         ),
         "twilio": TwilioClient(
-            ACCOUNT_SID, AUTH_TOKEN, "+14155238886", api_base=hosts.twilio.url, http=http,
+            ACCOUNT_SID, AUTH_TOKEN, "+14155238886", api_base=hosts.twilio.url, http=send_http,
             retry=once,
         ),
     })
@@ -163,11 +164,11 @@ async def test_a_speech_failure_is_reported_not_raised(
 
 async def test_a_provider_failure_is_reported_not_raised(
     make_replier: Any, speech: Speech, hosts: MediaHosts, llm: ScriptedLLM,
-    http: httpx.AsyncClient,
+    send_http: aiohttp.ClientSession,
 ) -> None:
     llm.push_speech(AUDIO)
     broken = MetaClient(
-        "wrong-token", PHONE_ID, graph_base=hosts.graph_base, http=http,
+        "wrong-token", PHONE_ID, graph_base=hosts.graph_base, http=send_http,
         retry=RetryPolicy(attempts=1),
     )
     replier = make_replier(channels=Channels({"meta": broken}))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+import aiohttp
 import pytest
 
 from pipeline.wiring import LogChannel, build_channels
@@ -11,7 +11,7 @@ from pipeline.wiring import LogChannel, build_channels
 async def test_local_development_logs_replies_of_unconfigured_channels(
     make_settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with httpx.AsyncClient() as http:
+    async with aiohttp.ClientSession() as http:
         channels = build_channels(make_settings(ALLOW_UNSIGNED_WEBHOOKS=True), http)
         assert isinstance(channels.get("meta"), LogChannel)
         with caplog.at_level("WARNING"):
@@ -24,7 +24,7 @@ async def test_local_development_logs_replies_of_unconfigured_channels(
 async def test_production_has_no_log_channel(make_settings: Any) -> None:
     from integrations.whatsapp.errors import ChannelNotConfigured
 
-    async with httpx.AsyncClient() as http:
+    async with aiohttp.ClientSession() as http:
         channels = build_channels(
             make_settings(
                 META_APP_SECRET="s3cret-app", META_ACCESS_TOKEN="EAAG-token",

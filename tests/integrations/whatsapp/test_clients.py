@@ -5,11 +5,12 @@ what they accepted. Retry waits go to a recording `sleep`, so nothing here reall
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import pytest
 
 from core.logs import mask_phone
@@ -43,17 +44,21 @@ TO = "+5491123456789"
 BUSINESS = "+14155238886"
 
 
-def _twilio(url: str, http: httpx.AsyncClient, retry: RetryPolicy, **kw: str) -> TwilioClient:
+def _twilio(
+    url: str, send_http: aiohttp.ClientSession, retry: RetryPolicy, **kw: str
+) -> TwilioClient:
     return TwilioClient(
         kw.get("sid", ACCOUNT_SID), kw.get("token", AUTH_TOKEN), BUSINESS,
-        api_base=url, http=http, retry=retry,
+        api_base=url, http=send_http, retry=retry,
     )
 
 
 def _meta(
-    url: str, http: httpx.AsyncClient, retry: RetryPolicy, token: str = ACCESS_TOKEN
+    url: str, send_http: aiohttp.ClientSession, retry: RetryPolicy, token: str = ACCESS_TOKEN
 ) -> MetaClient:
-    return MetaClient(token, PHONE_NUMBER_ID, graph_base=f"{url}/v21.0", http=http, retry=retry)
+    return MetaClient(
+        token, PHONE_NUMBER_ID, graph_base=f"{url}/v21.0", http=send_http, retry=retry
+    )
 
 
 def _long_reply(paragraphs: int, size: int) -> str:
@@ -68,9 +73,9 @@ def _long_reply(paragraphs: int, size: int) -> str:
 
 async def test_twilio_sends_a_text(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    client = _twilio(twilio_server[1], http, retry)
+    client = _twilio(twilio_server[1], send_http, retry)
     ids = await client.send_text(TO, "Hola Ana")
     assert ids == ["SM" + f"{1:032x}"]
     (request,) = twilio_api.requests
@@ -84,10 +89,10 @@ async def test_twilio_sends_a_text(
 
 async def test_twilio_long_reply_goes_out_in_order(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     text = _long_reply(paragraphs=6, size=700)
-    ids = await _twilio(twilio_server[1], http, retry).send_text(TO, text)
+    ids = await _twilio(twilio_server[1], send_http, retry).send_text(TO, text)
     bodies = [request.form["Body"] for request in twilio_api.requests]
     assert len(ids) == len(bodies) > 2
     assert all(len(body) <= TWILIO_TEXT_LIMIT for body in bodies)
@@ -97,9 +102,9 @@ async def test_twilio_long_reply_goes_out_in_order(
 
 async def test_twilio_media_with_caption(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    ids = await _twilio(twilio_server[1], http, retry).send_media(
+    ids = await _twilio(twilio_server[1], send_http, retry).send_media(
         TO, "https://cdn.example.com/brochure.pdf", caption="Nuestro folleto"
     )
     assert len(ids) == 1
@@ -109,94 +114,97 @@ async def test_twilio_media_with_caption(
 
 async def test_twilio_5xx_is_retried_then_succeeds(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     twilio_api.script(Scripted(503, {"code": 20503, "message": "Service unavailable"}),
                       Scripted(500))
-    ids = await _twilio(twilio_server[1], http, retry).send_text(TO, "Hola")
+    ids = await _twilio(twilio_server[1], send_http, retry).send_text(TO, "Hola")
     assert len(ids) == 1 and twilio_api.attempts == 3 and len(twilio_api.requests) == 1
     assert len(sleeps) == 2 and all(0 < wait <= 0.05 for wait in sleeps)
 
 
 async def test_twilio_429_honours_retry_after(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     twilio_api.script(Scripted(429, {"code": 20429, "message": "Too Many Requests"},
                                {"Retry-After": "7"}))
-    await _twilio(twilio_server[1], http, retry).send_text(TO, "Hola")
+    await _twilio(twilio_server[1], send_http, retry).send_text(TO, "Hola")
     assert sleeps == [7.0]
 
 
 async def test_twilio_5xx_gives_up_cleanly(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     twilio_api.script(*[Scripted(502)] * 5)
     with pytest.raises(ProviderUnavailable) as caught:
-        await _twilio(twilio_server[1], http, retry).send_text(TO, "Hola")
+        await _twilio(twilio_server[1], send_http, retry).send_text(TO, "Hola")
     assert twilio_api.attempts == 3 and twilio_api.requests == []
     assert caught.value.status_code == 502
 
 
 async def test_twilio_permanent_4xx_is_not_retried(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     twilio_api.script(Scripted(400, {"code": 21211, "message": f"The 'To' number {TO} is not a "
                                      "valid phone number.", "status": 400}))
     with pytest.raises(RecipientInvalid) as caught:
-        await _twilio(twilio_server[1], http, retry).send_text(TO, "Hola")
+        await _twilio(twilio_server[1], send_http, retry).send_text(TO, "Hola")
     assert twilio_api.attempts == 1 and sleeps == []
     assert caught.value.code == 21211 and TO not in str(caught.value.detail)
 
 
 async def test_twilio_wrong_credentials(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     with pytest.raises(ChannelAuthError):
-        await _twilio(twilio_server[1], http, retry, token="wrong").send_text(TO, "Hola")
+        await _twilio(twilio_server[1], send_http, retry, token="wrong").send_text(TO, "Hola")
     assert twilio_api.attempts == 0  # refused before the script
 
 
 async def test_a_failure_mid_reply_reports_the_parts_already_sent(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     text = _long_reply(paragraphs=4, size=1000)
     twilio_api.script(Scripted(201, {"sid": "SM-first"}), Scripted(400, {"code": 21617}))
     with pytest.raises(MessageInvalid) as caught:
-        await _twilio(twilio_server[1], http, retry).send_text(TO, text)
+        await _twilio(twilio_server[1], send_http, retry).send_text(TO, text)
     assert caught.value.sent_ids == ("SM-first",)
 
 
 async def test_connection_refused_is_retried_then_raised(
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = _twilio(f"http://127.0.0.1:{port}", http, retry)
+    client = _twilio(f"http://127.0.0.1:{port}", send_http, retry)
     with pytest.raises(ProviderUnavailable) as caught:
         await client.send_text(TO, "Hola")
-    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
     assert len(sleeps) == 2
 
 
 async def test_a_connection_broken_after_sending_is_not_retried(
-    retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     calls = 0
 
-    def broken(request: httpx.Request) -> httpx.Response:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal calls
         calls += 1
-        raise httpx.ReadTimeout("timed out", request=request)
+        await reader.readuntil(b"\r\n\r\n")  # the request arrived...
+        writer.close()  # ...and the connection dies before any answer
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(broken)) as http:
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
         with pytest.raises(SendFailed) as caught:
-            await _twilio("http://twilio.invalid", http, retry).send_text(TO, "Hola")
+            await _twilio(f"http://127.0.0.1:{port}", send_http, retry).send_text(TO, "Hola")
     assert type(caught.value) is SendFailed and "may have been delivered" in str(caught.value)
     assert calls == 1 and sleeps == []
 
@@ -206,10 +214,10 @@ async def test_a_connection_broken_after_sending_is_not_retried(
 
 async def test_meta_sends_a_long_reply_in_order(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     text = _long_reply(paragraphs=8, size=1500)
-    ids = await _meta(meta_server[1], http, retry).send_text(TO, text)
+    ids = await _meta(meta_server[1], send_http, retry).send_text(TO, text)
     bodies = [request.json for request in meta_api.requests]
     assert ids == [f"wamid.OUT{n}" for n in range(1, len(bodies) + 1)]
     assert len(bodies) > 2
@@ -222,7 +230,7 @@ async def test_meta_sends_a_long_reply_in_order(
 
 async def test_meta_window_closed(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     meta_api.script(Scripted(400, {"error": {
         "message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047,
@@ -231,48 +239,48 @@ async def test_meta_window_closed(
                        "number."},
         "fbtrace_id": "A1b2C3"}}))
     with pytest.raises(WindowClosed) as caught:
-        await _meta(meta_server[1], http, retry).send_text(TO, "Hola")
+        await _meta(meta_server[1], send_http, retry).send_text(TO, "Hola")
     assert caught.value.code == 131047 and meta_api.attempts == 1 and sleeps == []
 
 
 async def test_meta_rate_limit_code_is_retried(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     meta_api.script(
         Scripted(429, {"error": {"message": "(#130429) Rate limit hit", "code": 130429}},
                  {"Retry-After": "2"}),
         Scripted(500, {"error": {"message": "Service unavailable", "code": 131016}}),
     )
-    ids = await _meta(meta_server[1], http, retry).send_text(TO, "Hola")
+    ids = await _meta(meta_server[1], send_http, retry).send_text(TO, "Hola")
     assert len(ids) == 1 and meta_api.attempts == 3
     assert sleeps[0] == 2.0 and len(sleeps) == 2
 
 
 async def test_meta_retry_after_beyond_the_cap_is_not_waited_out(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, sleeps: Sleeps,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, sleeps: Sleeps,
 ) -> None:
     meta_api.script(Scripted(429, {"error": {"code": 4}}, {"Retry-After": "3600"}))
     with pytest.raises(RateLimited) as caught:
-        await _meta(meta_server[1], http, retry).send_text(TO, "Hola")
+        await _meta(meta_server[1], send_http, retry).send_text(TO, "Hola")
     assert caught.value.retry_after == 3600 and sleeps == []
 
 
 async def test_meta_bad_token(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
     with pytest.raises(ChannelAuthError) as caught:
-        await _meta(meta_server[1], http, retry, token="expired").send_text(TO, "Hola")
+        await _meta(meta_server[1], send_http, retry, token="expired").send_text(TO, "Hola")
     assert caught.value.code == 190 and "expired" not in str(caught.value)
 
 
 async def test_meta_read_and_typing(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    await _meta(meta_server[1], http, retry).mark_read_and_typing("wamid.IN1")
+    await _meta(meta_server[1], send_http, retry).mark_read_and_typing("wamid.IN1")
     assert meta_api.requests[0].json == {
         "messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1",
         "typing_indicator": {"type": "text"},
@@ -281,9 +289,9 @@ async def test_meta_read_and_typing(
 
 async def test_meta_voice_reply(
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    client = _meta(meta_server[1], http, retry)
+    client = _meta(meta_server[1], send_http, retry)
     media_id = await client.upload_media(b"OggS\x00fake", "audio/ogg")
     (message_id,) = await client.send_audio(TO, media_id)
     upload, send = meta_api.requests
@@ -307,10 +315,10 @@ def _inbound(channel: str) -> InboundMessage:
 async def test_channels_reply_on_the_message_channel_formatted(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    channels = Channels({"twilio": _twilio(twilio_server[1], http, retry)})
-    channels.register("meta", _meta(meta_server[1], http, retry))
+    channels = Channels({"twilio": _twilio(twilio_server[1], send_http, retry)})
+    channels.register("meta", _meta(meta_server[1], send_http, retry))
     assert sorted(channels) == ["meta", "twilio"] and "meta" in channels
     await channels.reply(_inbound("meta"), "## Hola\n\n**Gracias** por escribir")
     assert meta_api.requests[0].json["text"]["body"] == "*Hola*\n\n*Gracias* por escribir"
@@ -321,10 +329,10 @@ async def test_channels_reply_on_the_message_channel_formatted(
 
 async def test_channels_split_at_each_channel_limit(
     twilio_server: tuple[TwilioStandIn, str], meta_server: tuple[MetaStandIn, str],
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    channels = Channels({"twilio": _twilio(twilio_server[1], http, retry),
-                         "meta": _meta(meta_server[1], http, retry)})
+    channels = Channels({"twilio": _twilio(twilio_server[1], send_http, retry),
+                         "meta": _meta(meta_server[1], send_http, retry)})
     text = _long_reply(paragraphs=10, size=1000)
     assert all(len(p) <= TWILIO_TEXT_LIMIT for p in channels.split("twilio", text))
     assert all(len(p) <= META_TEXT_LIMIT for p in channels.split("meta", text))
@@ -334,10 +342,10 @@ async def test_channels_split_at_each_channel_limit(
 async def test_channels_typing_is_best_effort(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy,
 ) -> None:
-    channels = Channels({"twilio": _twilio(twilio_server[1], http, retry),
-                         "meta": _meta(meta_server[1], http, retry)})
+    channels = Channels({"twilio": _twilio(twilio_server[1], send_http, retry),
+                         "meta": _meta(meta_server[1], send_http, retry)})
     await channels.typing("twilio", "SM1")  # Twilio has no read receipts: nothing to do
     await channels.typing("nowhere", "x")
     meta_api.script(*[Scripted(503)] * 3)
@@ -353,13 +361,13 @@ async def test_channels_unknown_channel() -> None:
 async def test_logs_hold_no_number_token_or_text(
     twilio_server: tuple[TwilioStandIn, str], twilio_api: TwilioStandIn,
     meta_server: tuple[MetaStandIn, str], meta_api: MetaStandIn,
-    http: httpx.AsyncClient, retry: RetryPolicy, caplog: pytest.LogCaptureFixture,
+    send_http: aiohttp.ClientSession, retry: RetryPolicy, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("DEBUG", logger="integrations.whatsapp")
-    await _twilio(twilio_server[1], http, retry).send_text(TO, "secret plans")
+    await _twilio(twilio_server[1], send_http, retry).send_text(TO, "secret plans")
     meta_api.script(Scripted(400, {"error": {"code": 131026, "message": f"Undeliverable {TO}"}}))
     with pytest.raises(RecipientInvalid):
-        await _meta(meta_server[1], http, retry).send_text(TO, "secret plans")
+        await _meta(meta_server[1], send_http, retry).send_text(TO, "secret plans")
     assert f"twilio sent contact={mask_phone(TO)} parts=1" in caplog.text
     assert f"meta send failed contact={mask_phone(TO)}" in caplog.text
     for secret in (TO, TO.lstrip("+"), AUTH_TOKEN, ACCESS_TOKEN, "secret plans"):
