@@ -30,6 +30,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -192,14 +193,24 @@ RETURNING id"""
 SELECT_HANDOFFS = """
 SELECT id, reason, at, resolved_at FROM handoffs WHERE lead_id = $1 ORDER BY at, id"""
 
-INSERT_TRANSCRIPT = """
+# The contact upserted and one transcript line stored in one statement (one round trip, atomic
+# without an explicit transaction): the hot path records two lines per turn.
+RECORD_MESSAGE = """
+WITH contact AS (
+    INSERT INTO contacts (channel, number, profile_name, language)
+    VALUES ($1, $2, $3, NULL)
+    ON CONFLICT (channel, number) DO UPDATE SET
+        profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+        updated_at = now()
+    RETURNING id
+)
 INSERT INTO transcript (
     contact_id, channel, direction, author, kind, text, media, details, provider_message_id,
     message_ids, at
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11)
+SELECT contact.id, $1, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12 FROM contact
 ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
-RETURNING id"""
+RETURNING id, contact_id"""
 SELECT_HUMAN_NOTES = """
 SELECT t.text FROM transcript AS t JOIN contacts AS c ON c.id = t.contact_id
 WHERE c.channel = $1 AND c.number = $2 AND t.author = 'human' AND t.text IS NOT NULL
@@ -568,18 +579,15 @@ class LeadStore:
     async def record_inbound(self, message: InboundMessage) -> bool:
         """Store an inbound message (also while a human has the conversation); False when it was
         already stored (same provider message id)."""
-        number = _number(message.contact)
-        async with self._pool.acquire() as conn, conn.transaction():
-            contact = await conn.fetchrow(
-                UPSERT_CONTACT, message.channel, number, message.profile_name, None
-            )
-            row_id = await conn.fetchval(
-                INSERT_TRANSCRIPT, contact["id"], message.channel, "in", "lead", message.kind,
-                message.text, json.dumps([asdict(m) for m in message.media]),
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                RECORD_MESSAGE, message.channel, _number(message.contact), message.profile_name,
+                "in", "lead", message.kind, message.text,
+                json.dumps([asdict(m) for m in message.media]),
                 json.dumps(_inbound_details(message)), message.message_id or None, [],
                 message.timestamp,
             )
-        return row_id is not None
+        return row is not None
 
     async def record_outbound(
         self,
@@ -599,15 +607,17 @@ class LeadStore:
             raise InvalidValue(f"outbound author must be 'bot' or 'human', not {author!r}")
         number = _number(number)
         now = self.now()
-        async with self._pool.acquire() as conn, conn.transaction():
-            contact = await conn.fetchrow(UPSERT_CONTACT, channel, number, None, None)
-            row_id = await conn.fetchval(
-                INSERT_TRANSCRIPT, contact["id"], channel, "out", author, kind, text, "[]", "{}",
+        human = author == "human"  # the line and human mode together, or neither
+        async with self._pool.acquire() as conn, (
+            conn.transaction() if human else contextlib.nullcontext()
+        ):
+            row = await conn.fetchrow(
+                RECORD_MESSAGE, channel, number, None, "out", author, kind, text, "[]", "{}",
                 message_ids[0] if message_ids else None, list(message_ids), at or now,
             )
-            if author == "human" and row_id is not None:
-                await conn.execute(ENTER_HUMAN_MODE, contact["id"], now)
-        return row_id is not None
+            if human and row is not None:
+                await conn.execute(ENTER_HUMAN_MODE, row["contact_id"], now)
+        return row is not None
 
     # --- Human takeover and opt-out -------------------------------------------------------------
 
