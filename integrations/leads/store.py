@@ -148,17 +148,30 @@ _KEEP_KNOWN = ",\n    ".join(
 )
 _STATUS_RANK = "array_position(ARRAY['" + "','".join(OPEN_STATUS_ORDER) + "']::text[], {})"
 # Built once from the column list; every value is still a parameter.
-UPSERT_LEAD = f"""
+
+
+def _upsert_lead(contact_id: str, first: int) -> str:
+    """The lead upsert with the contact id given by `contact_id` (SQL) and the status, force flag
+    and profile values as parameters from `$first` on."""
+    values = ", ".join(f"${i}" for i in range(first + 2, first + 2 + len(LEAD_PROFILE_COLUMNS)))
+    return f"""
 INSERT INTO leads (contact_id, status, {", ".join(LEAD_PROFILE_COLUMNS)})
-VALUES ($1, $2, {", ".join(f"${i}" for i in range(4, 4 + len(LEAD_PROFILE_COLUMNS)))})
+VALUES ({contact_id}, ${first}, {values})
 ON CONFLICT (contact_id) WHERE status NOT IN ('won', 'lost') DO UPDATE SET
     status = CASE
-        WHEN $3::boolean
+        WHEN ${first + 1}::boolean
           OR {_STATUS_RANK.format("EXCLUDED.status")} >= {_STATUS_RANK.format("leads.status")}
         THEN EXCLUDED.status ELSE leads.status END,
     {_KEEP_KNOWN},
     updated_at = now()
 RETURNING id"""
+
+
+UPSERT_LEAD = _upsert_lead("$1", 2)
+# The contact ($1-$4, as UPSERT_CONTACT) and its open lead in one statement: one round trip.
+UPSERT_CONTACT_AND_LEAD = (
+    f"WITH contact AS ({UPSERT_CONTACT})" + _upsert_lead("(SELECT id FROM contact)", 5)
+)
 LEAD_COLUMNS = (
     "l.id, l.contact_id, l.status, l.created_at, l.updated_at, l.closed_at, "
     + ", ".join(f"l.{c}" for c in LEAD_PROFILE_COLUMNS)
@@ -500,12 +513,11 @@ class LeadStore:
     async def lead_updated(self, update: LeadUpdate) -> None:
         """Upsert the contact's open lead from the profile and stage (idempotent)."""
         number = _number(update.contact)
-        async with self._pool.acquire() as conn, conn.transaction():
-            contact = await conn.fetchrow(
-                UPSERT_CONTACT, update.channel, number, update.profile_name, update.profile.language
-            )
+        async with self._pool.acquire() as conn:
             await conn.fetchval(
-                UPSERT_LEAD, contact["id"], status_for_update(update), False,
+                UPSERT_CONTACT_AND_LEAD,
+                update.channel, number, update.profile_name, update.profile.language,
+                status_for_update(update), False,
                 *lead_values(
                     stage=update.stage, profile=update.profile, summary=update.summary,
                     booking=update.booking,
