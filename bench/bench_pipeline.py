@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -129,6 +130,30 @@ def machine_busy(since: tuple[int, int]) -> str:
     if total <= since[1]:
         return "n/a"
     return f"{(busy - since[0]) / (total - since[1]):.0%} of {os.cpu_count()} cores"
+
+
+def cpu_of(names: tuple[str, ...]) -> float:
+    """CPU seconds used so far by every process whose name starts with one of `names` (Linux
+    /proc; 0 elsewhere): Redis and Postgres serve the turns on this machine too."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")].startswith(names):
+            fields = text.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process (the stand-ins' threads) and its finished children (the load
+    generator)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 # --- Stand-ins ---------------------------------------------------------------------------------
@@ -716,11 +741,13 @@ def bench_sustained(rig: Rig, results: Results) -> None:
             messages = [(i / rate, number(scenario, i), f"ref=s{scenario}c{i} hello")
                         for i in range(contacts)]
             cpu, machine = srv.cpu_seconds(), machine_jiffies()
+            servers, rig_cpu = cpu_of(("redis-server", "postgres")), own_cpu()
             load = send(srv, messages)
             replies = rig.wait_replies(
                 mark, {s.contact for s in load.sent}, timeout=SUSTAINED_DEADLINE_S
             )
             busy, machine_use = srv.cpu_seconds() - cpu, machine_busy(machine)
+            servers, rig_cpu = cpu_of(("redis-server", "postgres")) - servers, own_cpu() - rig_cpu
             elapsed = time.time() - load.start
         arrivals = sorted(at for ats in replies.values() for at in ats[:1])
         span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
@@ -729,9 +756,12 @@ def bench_sustained(rig: Rig, results: Results) -> None:
         note = " (capped by the offered load)" if turns > 0.9 * rate else ""
         _out(f"  {label:30s} {len(arrivals):7d} {turns:8.1f} {span:9.1f} s "
              f"{_ms(_pct(latency, 0.5)):>15s} {_ms(_pct(latency, 0.95))}{note}")
+        per_turn = 1000 / max(len(arrivals), 1)
         _out(f"  {'':30s} server processes' CPU {busy:.1f} s in {elapsed:.1f} s ("
-             f"{busy / elapsed:.0%} of one core), {busy / max(len(arrivals), 1) * 1000:.1f} ms "
+             f"{busy / elapsed:.0%} of one core), {busy * per_turn:.1f} ms "
              f"per turn with its webhook; whole machine busy {machine_use}")
+        _out(f"  {'':30s} per turn besides: Redis + Postgres {servers * per_turn:.1f} ms, "
+             f"stand-ins + load generator {rig_cpu * per_turn:.1f} ms")
         results.turns_per_s[label] = turns
     best = max(results.turns_per_s.values())
     _out(f"  target >= {TARGET_TURNS_PER_S:.0f} turns/s: best {best:.1f}/s -> "
