@@ -24,6 +24,7 @@ import httpx
 import openai
 from langchain_core.exceptions import LangChainException
 from langchain_core.messages import (
+    AIMessage,
     AnyMessage,
     BaseMessage,
     HumanMessage,
@@ -65,6 +66,7 @@ __all__ = [
     "response_format",
     "run_single_call",
     "structured_call",
+    "structured_or_tool_calls",
 ]
 
 log = logging.getLogger(__name__)
@@ -324,20 +326,34 @@ def response_format(output: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-# (model, output type) -> the model bound to that response format; models live as long as the
-# engine does.
-_BOUND: dict[tuple[int, type[BaseModel]], tuple[BaseChatModel, Runnable[Any, Any]]] = {}
+# (model, output type, tool names) -> the model bound to that response format and those tools;
+# models live as long as the engine does.
+_BOUND: dict[
+    tuple[int, type[BaseModel], tuple[str, ...]], tuple[BaseChatModel, Runnable[Any, Any]]
+] = {}
 
 
-def _bound(model: BaseChatModel, output: type[BaseModel]) -> Runnable[Any, Any]:
-    cached = _BOUND.get((id(model), output))
+def _bound(
+    model: BaseChatModel, output: type[BaseModel], tools: Sequence[Mapping[str, Any]] = ()
+) -> Runnable[Any, Any]:
+    key = (id(model), output, tuple(str(tool["function"]["name"]) for tool in tools))
+    cached = _BOUND.get(key)
     if cached is not None and cached[0] is model:
         return cached[1]
-    runnable = model.bind(extra_body={"response_format": response_format(output)})
+    kwargs: dict[str, Any] = {"extra_body": {"response_format": response_format(output)}}
+    if tools:
+        kwargs["tools"] = [dict(tool) for tool in tools]
+    runnable = model.bind(**kwargs)
     if len(_BOUND) > 256:  # engines rebuilt many times (tests): keep it bounded
         _BOUND.clear()
-    _BOUND[(id(model), output)] = (model, runnable)
+    _BOUND[key] = (model, runnable)
     return runnable
+
+
+def _parsed(output: type[Output], message: object) -> Output:
+    if not isinstance(message, BaseMessage) or not message.text.strip():
+        raise ValueError(f"the model gave no {output.__name__} (empty answer or a refusal)")
+    return output.model_validate_json(message.text)
 
 
 async def structured_call(
@@ -352,10 +368,23 @@ async def structured_call(
     format is built once and sent as `extra_body` (passed through as is); the answer is the
     message's JSON, validated by `output` as before. A refusal has no JSON: it fails the
     validation and the turn falls back, as it did."""
-    message = await _bound(model, output).ainvoke(list(messages))
-    if not isinstance(message, BaseMessage) or not message.text.strip():
-        raise ValueError(f"the model gave no {output.__name__} (empty answer or a refusal)")
-    return output.model_validate_json(message.text)
+    return _parsed(output, await _bound(model, output).ainvoke(list(messages)))
+
+
+async def structured_or_tool_calls(
+    model: BaseChatModel,
+    output: type[Output],
+    messages: Sequence[BaseMessage],
+    *,
+    tools: Sequence[Mapping[str, Any]],
+) -> Output | AIMessage:
+    """One call with `tools` (OpenAI tool dicts, strict) bound next to the `output` format: the
+    model's message when it calls tools (run them, append the results, call again), else its
+    answer as `output`. Raises one of `LLM_ERRORS` like `structured_call`."""
+    message = await _bound(model, output, tools).ainvoke(list(messages))
+    if isinstance(message, AIMessage) and message.tool_calls:
+        return message
+    return _parsed(output, message)
 
 
 def language_of(reply: AgentReply, state: Mapping[str, Any]) -> str | None:

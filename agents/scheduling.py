@@ -2,9 +2,10 @@
 moves or cancels that call when the lead asks ("can we move it?").
 
 It is the one agent that may make more than one model call in a turn: its calendar tools are
-bound with `bind_tools` next to its structured answer, so a turn is "call, tool, call" at most a
-few times (`MAX_CALLS`). Before a booking it has `find_free_slots` and `book_slot`; with a
-confirmed booking, `find_free_slots`, `reschedule_booking`, `cancel_booking` and `keep_booking`.
+bound next to its structured answer (`agents.structured_or_tool_calls`), so a turn is "call, tool,
+call" at most a few times (`MAX_CALLS`). Before a booking it has `find_free_slots` and
+`book_slot`; with a confirmed booking, `find_free_slots`, `reschedule_booking`, `cancel_booking`
+and `keep_booking`.
 
 Confirmation before booking is enforced here, not only asked of the model: `book_slot` and
 `reschedule_booking` accept only a slot that was offered to the lead in an earlier message (the
@@ -32,7 +33,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -48,6 +49,7 @@ from agents import (
     context_block,
     merge_profile,
     prompt_messages,
+    structured_or_tool_calls,
 )
 from graph.fallback import (
     FALLBACK_TURNS,
@@ -431,10 +433,6 @@ async def run(
         CHANGE_PROMPT if managing else PROMPT, state, keep=settings.HISTORY_KEEP,
         context=context_block(state, now=now, extra=extra),
     )
-    runnable = model.with_structured_output(
-        SchedulingReply, method="json_schema", strict=True, include_raw=True,
-        tools=CHANGE_TOOLS if managing else TOOLS,
-    )
     tools: dict[str, Callable[[Mapping[str, Any]], Awaitable[str]]] = (
         {
             "find_free_slots": turn.find_free_slots,
@@ -450,20 +448,17 @@ async def run(
             if turn.calls >= MAX_CALLS:
                 raise ValueError(f"no answer after {MAX_CALLS} calls")
             turn.calls += 1
-            result = cast(dict[str, Any], await runnable.ainvoke(messages))
-            raw = result["raw"]
-            if isinstance(raw, AIMessage) and raw.tool_calls:
-                messages.append(raw)
-                for call in raw.tool_calls:
+            result = await structured_or_tool_calls(
+                model, SchedulingReply, messages, tools=CHANGE_TOOLS if managing else TOOLS
+            )
+            if isinstance(result, AIMessage):
+                messages.append(result)
+                for call in result.tool_calls:
                     tool = tools.get(call["name"])
                     output = await tool(call["args"]) if tool else f"Unknown tool {call['name']}."
                     messages.append(ToolMessage(output, tool_call_id=call["id"] or call["name"]))
                 continue
-            if result.get("parsing_error") is not None:
-                raise result["parsing_error"]
-            answer = result["parsed"]
-            if not isinstance(answer, SchedulingReply):
-                raise ValueError("the model gave no structured answer")
+            answer = result
             break
     except LLM_ERRORS as exc:
         log.warning("scheduling agent: LLM failed (%s: %s); fallback policy for this turn",

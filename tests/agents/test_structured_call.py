@@ -82,3 +82,27 @@ async def test_a_bad_answer_raises_an_llm_error(llm: ScriptedLLM, answer: dict[s
     llm.push(**answer)
     with pytest.raises(LLM_ERRORS):
         await structured_call(_model(llm), SPEC.output, MESSAGES)
+
+
+async def test_tool_calls_or_an_answer(llm: ScriptedLLM) -> None:
+    from langchain_core.messages import AIMessage
+
+    from agents import structured_or_tool_calls
+    from agents.scheduling import TOOLS, SchedulingReply
+
+    model = _model(llm)
+    llm.push(tool_calls=[{"name": "find_free_slots", "arguments": {"after": None}}])
+    called = await structured_or_tool_calls(model, SchedulingReply, MESSAGES, tools=TOOLS)
+    assert isinstance(called, AIMessage)
+    assert [call["name"] for call in called.tool_calls] == ["find_free_slots"]
+
+    llm.push(json={**agent_json("Tuesday at 10:00 works."),
+                   "lead": {"name": None, "email": None, "timezone": None}})
+    answer = await structured_or_tool_calls(model, SchedulingReply, MESSAGES, tools=TOOLS)
+    assert isinstance(answer, SchedulingReply) and answer.reply == "Tuesday at 10:00 works."
+    for request in llm.chat_requests:
+        assert [tool["function"]["name"] for tool in request["tools"]] == [
+            "find_free_slots", "book_slot",
+        ]
+        assert request["response_format"]["json_schema"]["name"] == "SchedulingReply"
+        _closed(request["response_format"]["json_schema"]["schema"])
