@@ -4,8 +4,13 @@ A graph shaped like ours (a router node, one agent node, a stub model with no de
 threads whose histories stay at 20 messages, as summarization keeps them) runs the same turns
 with no checkpointer, LangGraph's `InMemorySaver`, our `AsyncRedisSaver` (shallow, as the app
 runs it, and with full history), and `AsyncPostgresSaver`. Prints p50/p95 turn times, the ratios
-the issue sets targets for, and Redis memory per thread (`MEMORY USAGE` of its keys). Prints
+the issue sets targets for, and Redis memory per thread (`MEMORY USAGE` of its key). Prints
 figures only; asserts nothing.
+
+One more variant says how low a Redis saver could go here: `InMemorySaver` plus one bare round
+trip to Redis per saver call (a one-line script on one key, through the same connections and
+request path as our saver, no payload). LangGraph awaits saver calls one after another, so that
+floor is (saver calls per turn) x (cost of a round trip on this machine), whatever the script does.
 
     uv run python -m bench.bench_checkpointer
 
@@ -43,6 +48,7 @@ from psycopg.rows import dict_row
 from core.connections import open_redis
 from core.embedded import start_postgres, start_redis
 from graph.checkpoint import AsyncRedisSaver
+from graph.checkpoint.aio import _Script, _ScriptLane
 from graph.lead import Budget, LeadProfile, Need
 
 THREADS = 30
@@ -55,6 +61,7 @@ DURABILITIES: tuple[Durability, ...] = ("async", "exit")
 TARGET_VS_MEMORY = 1.5
 TARGET_VS_POSTGRES = 2.5
 TARGET_BYTES_PER_THREAD = 64 * 1024
+FLOOR = "floor: memory + bare RTs"
 
 LEAD_TEXT = (
     "Hola! Somos una clínica dental con tres sedes en Valencia y queremos cambiar el sistema de "
@@ -119,6 +126,36 @@ def build_graph(
     return builder.compile(checkpointer=checkpointer)
 
 
+class RoundTripFloor(InMemorySaver):
+    """`InMemorySaver` that also makes one bare round trip to Redis per saver call: the part of
+    our saver's cost that no script or encoding can remove."""
+
+    _SCRIPT = _Script("return 1")
+
+    def __init__(self, redis: Any, *, prefix: str) -> None:
+        super().__init__()
+        self._lane = _ScriptLane(redis)
+        key = f"{prefix}:{{floor}}".encode()
+        self._request = self._SCRIPT.request(b"$%d\r\n%b\r\n" % (len(key), key), [b"x"])
+        self.calls = 0  # saver calls LangGraph made (reset after seeding)
+
+    async def _round_trip(self) -> None:
+        self.calls += 1
+        await self._lane.run(self._request, script=self._SCRIPT)
+
+    async def aget_tuple(self, config: RunnableConfig) -> Any:
+        await self._round_trip()
+        return self.get_tuple(config)
+
+    async def aput(self, *args: Any, **kwargs: Any) -> RunnableConfig:
+        await self._round_trip()
+        return self.put(*args, **kwargs)
+
+    async def aput_writes(self, *args: Any, **kwargs: Any) -> None:
+        await self._round_trip()
+        self.put_writes(*args, **kwargs)
+
+
 def _human(text: str) -> HumanMessage:
     return HumanMessage(content=text, id=f"wamid.{uuid.uuid4().hex}")
 
@@ -178,6 +215,8 @@ async def run_turns(variants: list[Variant]) -> None:
     else on the machine falls on all of them alike."""
     for variant in variants:
         await variant.seed()
+        if isinstance(variant.saver, RoundTripFloor):
+            variant.saver.calls = 0
     for turn in range(TURNS_PER_THREAD):
         for n in range(THREADS):
             shift = (turn * THREADS + n) % len(variants)
@@ -191,13 +230,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def memory_per_thread(saver: AsyncRedisSaver, tag: str) -> list[int]:
-    """Bytes of every thread of one run: the sum of MEMORY USAGE over the thread's keys."""
+    """Bytes of every thread of one run: MEMORY USAGE of the thread's key."""
     sizes = []
     for n in range(THREADS):
-        total = 0
-        for key in saver.thread_keys(f"bench:{tag}:{n}"):
-            total += await saver.redis.memory_usage(key, samples=0) or 0
-        sizes.append(total)
+        key = saver.thread_key(f"bench:{tag}:{n}")
+        sizes.append(await saver.redis.memory_usage(key, samples=0) or 0)
     return sizes
 
 
@@ -261,6 +298,15 @@ def report(durability: str, variants: list[Variant]) -> None:
         "  p50 AsyncRedisSaver (history) / InMemorySaver:      "
         f"{p50['AsyncRedisSaver (history)'] / memory:5.2f}x"
     )
+    floor_variant = next(v for v in variants if v.name == FLOOR)
+    assert isinstance(floor_variant.saver, RoundTripFloor)
+    calls = floor_variant.saver.calls / len(floor_variant.timings)
+    floor = p50[FLOOR]
+    _out(
+        f"  saver calls per turn: {calls:.0f}; p50 floor (InMemorySaver + {calls:.0f} bare round "
+        f"trips) / InMemorySaver: {floor / memory:5.2f}x, AsyncPostgresSaver / floor: "
+        f"{postgres / floor:5.2f}x"
+    )
     _out()
 
 
@@ -308,6 +354,8 @@ async def main() -> None:
                 Variant("AsyncRedisSaver (history)", tag + "history", history,
                         durability=durability),
                 Variant("AsyncPostgresSaver", tag + "postgres", postgres, durability=durability),
+                Variant(FLOOR, tag + "floor", RoundTripFloor(client, prefix=prefix),
+                        durability=durability),
             ]
             await run_turns(variants)
             report(durability, variants)
