@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 __all__ = ["BaseCheckpointGone", "ContactInfo", "ConversationEngine", "TurnResult"]
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class _KnowsLatest(Protocol):
+    """A checkpointer that tells its newest checkpoint id without loading it (the Redis one)."""
+
+    async def alatest_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None: ...
 
 
 class BaseCheckpointGone(LookupError):
@@ -159,7 +166,10 @@ class ConversationEngine:
         )
 
     async def checkpoint_id(self, thread_id: str) -> str | None:
-        """The thread's latest checkpoint id (None for a new thread)."""
+        """The thread's latest checkpoint id (None for a new thread); read before every turn, so
+        without loading the checkpoint where the saver can (`alatest_id`)."""
+        if isinstance(self._checkpointer, _KnowsLatest):
+            return await self._checkpointer.alatest_id(thread_id)
         saved = await self._checkpointer.aget_tuple(self._config(thread_id))
         if saved is None:
             return None
