@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from api import admin, health, media, webhooks
 from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
+from core.process import settle_garbage_collector
 from core.resources import open_resources
 from pipeline.wiring import build_pipeline
 
@@ -28,9 +29,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None, *, db_server_settings: dict[str, str] | None = None
+    settings: Settings | None = None,
+    *,
+    db_server_settings: dict[str, str] | None = None,
+    settle_gc: bool = False,
 ) -> FastAPI:
-    """The app with its routes; resources open in the lifespan, so importing costs nothing."""
+    """The app with its routes; resources open in the lifespan, so importing costs nothing.
+    `settle_gc`: tune the garbage collector once started (`core.process`; the served app)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +56,8 @@ def create_app(
                 "ready: workers in process %s, integrations %s",
                 active.WORKERS_IN_PROCESS, active.integrations(),
             )
+            if settle_gc:
+                settle_garbage_collector()
             yield
 
     app = FastAPI(title="WhatsApp sales agent", lifespan=lifespan)
@@ -72,12 +79,13 @@ def main() -> int:
     import uvicorn
 
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, settle_gc=True),
         host=settings.HOST,
         port=settings.PORT,
         log_level="info",
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
+        access_log=False,
     )
     return 0
 

@@ -98,6 +98,7 @@ class WorkerPool:
 async def _serve() -> int:
     from core.config import SettingsError, get_settings
     from core.logs import configure_logging
+    from core.process import settle_garbage_collector
     from core.resources import open_resources
     from pipeline.wiring import build_pipeline
 
@@ -113,6 +114,7 @@ async def _serve() -> int:
         loop.add_signal_handler(sig, stop.set)
     async with open_resources(settings) as resources, build_pipeline(resources) as pipeline:
         pipeline.workers.start()
+        settle_garbage_collector()
         log.info("worker process running %d loops", pipeline.workers.concurrency)
         await stop.wait()
         await pipeline.workers.stop()
