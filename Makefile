@@ -5,7 +5,7 @@ PYTHON ?= python3
 # uv on PATH, else the copy pip installed (`python3 -m uv` works wherever pip put it).
 UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON ?= $(shell command -v $(PYTHON))
+export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
 .PHONY: help setup run test worker migrate chat bench lint clean
 
