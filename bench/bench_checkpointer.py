@@ -39,6 +39,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
@@ -50,6 +51,7 @@ from core.embedded import start_postgres, start_redis
 from graph.checkpoint import AsyncRedisSaver
 from graph.checkpoint.aio import _Script, _ScriptLane
 from graph.lead import Budget, LeadProfile, Need
+from graph.state import SERDE_ALLOWLIST
 
 THREADS = 30
 HISTORY = 20  # messages kept in the state, as summarization keeps them
@@ -72,6 +74,11 @@ BOT_TEXT = (
     "agenda compartida, recordatorios por WhatsApp y facturación. Para darte un precio exacto, "
     "¿tienes un presupuesto aproximado y para cuándo os gustaría tenerlo funcionando?"
 )
+
+
+def _serde() -> JsonPlusSerializer:
+    """The app's serializer (its own types registered), for every saver alike."""
+    return JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)
 
 
 class State(TypedDict, total=False):
@@ -132,8 +139,8 @@ class RoundTripFloor(InMemorySaver):
 
     _SCRIPT = _Script("return 1")
 
-    def __init__(self, redis: Any, *, prefix: str) -> None:
-        super().__init__()
+    def __init__(self, redis: Any, *, prefix: str, serde: JsonPlusSerializer) -> None:
+        super().__init__(serde=serde)
         self._lane = _ScriptLane(redis)
         key = f"{prefix}:{{floor}}".encode()
         self._request = self._SCRIPT.request(b"$%d\r\n%b\r\n" % (len(key), key), [b"x"])
@@ -252,7 +259,7 @@ async def postgres_saver(url: str) -> AsyncIterator[AsyncPostgresSaver]:
                 row_factory=dict_row,
                 options=f"-c search_path={schema}",
             ) as conn:
-                saver = AsyncPostgresSaver(conn=conn)
+                saver = AsyncPostgresSaver(conn=conn, serde=_serde())
                 await saver.setup()
                 yield saver
         finally:
@@ -327,8 +334,10 @@ async def main() -> None:
         stack.push_async_callback(client.aclose)
         server = await client.info("server")
         prefix = f"bench-{uuid.uuid4().hex[:8]}"  # only our keys; removed at the end
-        shallow = AsyncRedisSaver(client, ttl_seconds=TTL_SECONDS, prefix=prefix)
-        history = AsyncRedisSaver(client, ttl_seconds=TTL_SECONDS, prefix=prefix, shallow=False)
+        shallow = AsyncRedisSaver(client, ttl_seconds=TTL_SECONDS, prefix=prefix, serde=_serde())
+        history = AsyncRedisSaver(
+            client, ttl_seconds=TTL_SECONDS, prefix=prefix, shallow=False, serde=_serde()
+        )
         postgres = await stack.enter_async_context(postgres_saver(database_url))
 
         _out(
@@ -348,13 +357,14 @@ async def main() -> None:
             tag = f"{durability}-"
             variants = [
                 Variant("no checkpointer", tag + "none", None, durability=durability),
-                Variant("InMemorySaver", tag + "memory", InMemorySaver(), durability=durability),
+                Variant("InMemorySaver", tag + "memory", InMemorySaver(serde=_serde()),
+                        durability=durability),
                 Variant("AsyncRedisSaver (shallow)", tag + "shallow", shallow,
                         durability=durability),
                 Variant("AsyncRedisSaver (history)", tag + "history", history,
                         durability=durability),
                 Variant("AsyncPostgresSaver", tag + "postgres", postgres, durability=durability),
-                Variant(FLOOR, tag + "floor", RoundTripFloor(client, prefix=prefix),
+                Variant(FLOOR, tag + "floor", RoundTripFloor(client, prefix=prefix, serde=_serde()),
                         durability=durability),
             ]
             await run_turns(variants)
