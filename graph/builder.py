@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
@@ -67,6 +67,19 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+
+
+class SingleCallAgent(Protocol):
+    """The `run` of the greeting, qualification and handoff agents."""
+
+    async def __call__(
+        self,
+        state: Mapping[str, Any],
+        *,
+        model: BaseChatModel | None,
+        settings: Settings,
+        now: datetime,
+    ) -> Draft: ...
 
 
 def utc_now() -> datetime:
@@ -236,28 +249,19 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
             return turn
         return await finish(state, turn, config)
 
-    async def greeting(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-        draft = await greeting_agent.run(
-            state, model=deps.models["greeting"], settings=settings, now=deps.clock()
-        )
-        return await answered(state, draft, config)
+    def single_call(name: str, run: SingleCallAgent) -> Callable[..., Any]:
+        """The node of an agent that answers in one model call (or its fallback)."""
 
-    async def qualification(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-        draft = await qualification_agent.run(
-            state, model=deps.models["qualification"], settings=settings, now=deps.clock()
-        )
-        return await answered(state, draft, config)
+        async def node(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
+            draft = await run(state, model=deps.models[name], settings=settings, now=deps.clock())
+            return await answered(state, draft, config)
+
+        return node
 
     async def scheduling(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
         draft = await scheduling_agent.run(
             state, model=deps.models["scheduling"], settings=settings, now=deps.clock(),
             calendar=deps.calendar, thread_id=thread_of(config),
-        )
-        return await answered(state, draft, config)
-
-    async def handoff(state: ConversationState, config: RunnableConfig) -> dict[str, Any]:
-        draft = await handoff_agent.run(
-            state, model=deps.models["handoff"], settings=settings, now=deps.clock()
         )
         return await answered(state, draft, config)
 
@@ -307,10 +311,10 @@ def _nodes(deps: _Deps) -> dict[str, Callable[..., Any]]:
         }
 
     return {
-        "greeting": greeting,
-        "qualification": qualification,
+        "greeting": single_call("greeting", greeting_agent.run),
+        "qualification": single_call("qualification", qualification_agent.run),
         "scheduling": scheduling,
-        "handoff": handoff,
+        "handoff": single_call("handoff", handoff_agent.run),
         "hand_over": hand_over,
         "summarize": summarize,
         "release": release,
