@@ -90,6 +90,10 @@ class ConversationEngine:
         clock: Clock = utc_now,
     ) -> None:
         self._checkpointer = checkpointer
+        # The newest checkpoint id without loading it, where the saver can (the Redis one).
+        self._latest_id = (
+            checkpointer.alatest_id if isinstance(checkpointer, _KnowsLatest) else None
+        )
         self._settings = settings
         self._graph = build_graph(
             checkpointer=checkpointer,
@@ -168,8 +172,8 @@ class ConversationEngine:
     async def checkpoint_id(self, thread_id: str) -> str | None:
         """The thread's latest checkpoint id (None for a new thread); read before every turn, so
         without loading the checkpoint where the saver can (`alatest_id`)."""
-        if isinstance(self._checkpointer, _KnowsLatest):
-            return await self._checkpointer.alatest_id(thread_id)
+        if self._latest_id is not None:
+            return await self._latest_id(thread_id)
         saved = await self._checkpointer.aget_tuple(self._config(thread_id))
         if saved is None:
             return None
