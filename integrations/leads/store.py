@@ -206,22 +206,15 @@ RETURNING id"""
 SELECT_HANDOFFS = """
 SELECT id, reason, at, resolved_at FROM handoffs WHERE lead_id = $1 ORDER BY at, id"""
 
-# The contact upserted and one transcript line stored in one statement (one round trip, atomic
-# without an explicit transaction): the hot path records two lines per turn.
-RECORD_MESSAGE = """
-WITH contact AS (
-    INSERT INTO contacts (channel, number, profile_name, language)
-    VALUES ($1, $2, $3, NULL)
-    ON CONFLICT (channel, number) DO UPDATE SET
-        profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
-        updated_at = now()
-    RETURNING id
-)
+# The contact ($1-$4, as UPSERT_CONTACT) upserted and one transcript line stored in one statement
+# (one round trip, atomic without an explicit transaction): the hot path records two per turn.
+RECORD_MESSAGE = f"""
+WITH contact AS ({UPSERT_CONTACT})
 INSERT INTO transcript (
     contact_id, channel, direction, author, kind, text, media, details, provider_message_id,
     message_ids, at
 )
-SELECT contact.id, $1, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12 FROM contact
+SELECT contact.id, $1, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13 FROM contact
 ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
 RETURNING id, contact_id"""
 SELECT_HUMAN_NOTES = """
@@ -594,7 +587,7 @@ class LeadStore:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 RECORD_MESSAGE, message.channel, _number(message.contact), message.profile_name,
-                "in", "lead", message.kind, message.text,
+                None, "in", "lead", message.kind, message.text,
                 json.dumps([asdict(m) for m in message.media]),
                 json.dumps(_inbound_details(message)), message.message_id or None, [],
                 message.timestamp,
@@ -624,7 +617,7 @@ class LeadStore:
             conn.transaction() if human else contextlib.nullcontext()
         ):
             row = await conn.fetchrow(
-                RECORD_MESSAGE, channel, number, None, "out", author, kind, text, "[]", "{}",
+                RECORD_MESSAGE, channel, number, None, None, "out", author, kind, text, "[]", "{}",
                 message_ids[0] if message_ids else None, list(message_ids), at or now,
             )
             if human and row is not None:
