@@ -132,19 +132,24 @@ def machine_busy(since: tuple[int, int]) -> str:
     return f"{(busy - since[0]) / (total - since[1]):.0%} of {os.cpu_count()} cores"
 
 
+def _cpu_seconds(stat: str) -> float:
+    """User + system CPU seconds in the text of a `/proc/<pid>/stat` file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_of(names: tuple[str, ...]) -> float:
     """CPU seconds used so far by every process whose name starts with one of `names` (Linux
     /proc; 0 elsewhere): Redis and Postgres serve the turns on this machine too."""
-    total = 0
+    total = 0.0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         if text[text.index("(") + 1 : text.rindex(")")].startswith(names):
-            fields = text.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            total += _cpu_seconds(text)
+    return total
 
 
 def own_cpu() -> float:
@@ -266,10 +271,9 @@ class Server:
         total = 0.0
         for each in (self.process, *self.workers):
             try:
-                fields = Path(f"/proc/{each.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += _cpu_seconds(Path(f"/proc/{each.pid}/stat").read_text())
             except OSError:
                 return float("nan")
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         return total
 
     @property
