@@ -6,22 +6,12 @@ item in the lead's own words; the graph moves to scheduling once all four are kn
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from pydantic import Field
 
-from agents import AgentReply, AgentSpec, LeadFields, run_single_call
+from agents.output import AgentReply, LeadFields
+from agents.single_call import SingleCallAgent
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from datetime import datetime
-
-    from langchain_core.language_models import BaseChatModel
-
-    from core.config import Settings
-    from graph.state import Draft
-
-__all__ = ["PROMPT", "SPEC", "QualificationReply", "run"]
+__all__ = ["AGENT", "PROMPT", "QualificationReply"]
 
 PROMPT = """\
 You qualify sales leads on WhatsApp for a sales team, using BANT: Need (what they want to solve),
@@ -32,17 +22,10 @@ the next unknown item, one question per message, conversationally. When all four
 whether they would like to book a call with the team."""
 
 
-class QualificationReply(AgentReply):
+class QualificationReply(AgentReply[LeadFields]):
     """The qualification agent's answer."""
 
     lead: LeadFields = Field(description="What the lead said about BANT and themselves.")
 
 
-SPEC = AgentSpec(name="qualification", prompt=PROMPT, output=QualificationReply)
-
-
-async def run(
-    state: Mapping[str, Any], *, model: BaseChatModel | None, settings: Settings, now: datetime
-) -> Draft:
-    """One qualification turn: one model call, or the fallback policy."""
-    return await run_single_call(SPEC, state, model=model, settings=settings, now=now)
+AGENT = SingleCallAgent(name="qualification", prompt=PROMPT, output=QualificationReply)

@@ -63,7 +63,7 @@ async def list_leads(
     offset: Annotated[int, Query(ge=0, le=MAX_BIGINT)] = 0,
 ) -> dict[str, Any]:
     """Leads, newest first, filtered by status and creation date, paginated."""
-    store = pipeline.store
+    store = pipeline.store.leads
     since, until = _db_time("since", since), _db_time("until", until)
     items = await store.list_leads(
         status=status_, since=since, until=until, limit=limit, offset=offset
@@ -76,7 +76,7 @@ async def list_leads(
 async def get_lead(*, pipeline: PipelineDep, lead_id: LeadId) -> dict[str, Any]:
     """One lead with its transcript and handoffs."""
     try:
-        detail = await pipeline.store.get_lead(lead_id)
+        detail = await pipeline.store.leads.get_lead(lead_id)
     except LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
     return jsonable_encoder(detail)  # type: ignore[no-any-return]
@@ -88,7 +88,7 @@ async def set_outcome(
 ) -> dict[str, str]:
     """Close the lead as won or lost."""
     try:
-        await pipeline.store.set_outcome(lead_id, body.outcome)
+        await pipeline.store.leads.set_outcome(lead_id, body.outcome)
     except LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
     return {"status": body.outcome}
@@ -99,14 +99,14 @@ async def reply(
     *, pipeline: PipelineDep, channel: Channel, number: Number, body: ReplyIn
 ) -> dict[str, Any]:
     """Send a message to the contact as the business; the bot stays silent while a human talks."""
-    if await pipeline.store.get_contact(channel, number) is None:
+    if await pipeline.store.contacts.get_contact(channel, number) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.")
     try:
         ids = await pipeline.channels.send_text(channel, number, body.text)
     except ChannelError as exc:
         log.warning("admin reply to %s failed: %s", mask_phone(number), exc)
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"WhatsApp refused: {exc}") from exc
-    await pipeline.store.record_outbound(
+    await pipeline.store.contacts.record_outbound(
         channel, number, body.text, author="human", message_ids=ids
     )
     return {"message_ids": ids}
@@ -115,12 +115,13 @@ async def reply(
 @router.post("/contacts/{channel}/{number}/release")
 async def release(*, pipeline: PipelineDep, channel: Channel, number: Number) -> dict[str, bool]:
     """Give the contact back to the bot (it knows a human spoke with them)."""
-    notes = await pipeline.store.human_notes(channel, number)
+    notes = await pipeline.store.contacts.human_notes(channel, number)
     try:
-        was_human = await pipeline.store.release(channel, number)
+        was_human = await pipeline.store.contacts.release(channel, number)
     except ContactNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.") from None
-    await pipeline.engine.release_to_bot(f"{channel}:{number}", human_notes=notes or None)
+    if was_human or notes:  # a stretch to remember (a person may have written without a handoff)
+        await pipeline.engine.release_to_bot(f"{channel}:{number}", human_notes=notes or None)
     return {"released": was_human}
 
 
@@ -133,7 +134,7 @@ async def delete_contact(
     # The buffer first: that drops the lease too, so a worker busy with this contact fails its
     # next step (LeaseLost) instead of writing the contact back after the erase.
     await pipeline.buffer.forget(thread)
-    existed = await pipeline.store.delete_contact(channel, number)
+    existed = await pipeline.store.contacts.delete_contact(channel, number)
     await pipeline.engine.reset(thread)
     log.info("erased contact %s on request", mask_phone(thread))
     return {"deleted": existed}

@@ -48,9 +48,9 @@ from psycopg.rows import dict_row
 
 from core.connections import open_redis
 from core.embedded import start_postgres, start_redis
+from domain.lead import Budget, LeadProfile, Need
 from graph.checkpoint import AsyncRedisSaver
 from graph.checkpoint.aio import _Script, _ScriptLane
-from graph.lead import Budget, LeadProfile, Need
 from graph.state import SERDE_ALLOWLIST
 
 THREADS = 30

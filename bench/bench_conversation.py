@@ -24,9 +24,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from core.config import Settings
+from domain.contact import ContactInfo
+from domain.events import NullLeadSink
 from graph.chat import MemoryCalendar
-from graph.engine import ContactInfo, ConversationEngine
-from graph.events import NullLeadSink
+from graph.engine import ConversationEngine
 from graph.state import SERDE_ALLOWLIST
 from tests.utils.scripted_llm import Reply, ScriptedLLM
 
@@ -134,7 +135,7 @@ async def run(llm: ScriptedLLM) -> None:
     for turn in range(1, TURNS + 4):
         before = len(llm.chat_requests)
         message = HumanMessage(_lead_message(turn), id=f"wamid.{turn}")
-        result = await engine.run_turn(THREAD, [message], contact=CONTACT)
+        result = await engine.run_turn(CONTACT, [message])
         agent_requests = llm.chat_requests[before:]
         if turn in MEASURED and agent_requests:
             sizes[turn] = _chars(agent_requests[0])

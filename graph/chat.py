@@ -22,15 +22,17 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from core.config import Settings, get_settings
 from core.logs import configure_logging
-from graph.engine import ContactInfo, ConversationEngine
-from graph.events import NullLeadSink
-from graph.state import SERDE_ALLOWLIST
-from integrations.calendar.base import Attendee, Booking, Slot, SlotTaken
+from domain.booking import Attendee, Booking, Slot
+from domain.contact import ContactInfo, ContactMode
+from domain.events import NullLeadSink
+from graph.engine import ConversationEngine
+from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
+from integrations.calendar.base import SlotTaken
 
 __all__ = ["MemoryCalendar", "main"]
 
 CONTACT = ContactInfo(channel="chat", contact="+14155550100", profile_name="Terminal")
-THREAD = f"{CONTACT.channel}:{CONTACT.contact}"
+THREAD = CONTACT.thread_id
 
 
 class MemoryCalendar:
@@ -78,6 +80,7 @@ def _checkpointer(settings: Settings) -> Any:
             open_redis(settings.REDIS_URL),
             ttl_seconds=settings.CONVERSATION_TTL_SECONDS,
             serde=serde,
+            prefix=CHECKPOINT_PREFIX,
         )
     return InMemorySaver(serde=serde)
 
@@ -96,9 +99,12 @@ async def main() -> None:
         calendar=MemoryCalendar(minutes=settings.MEETING_MINUTES),
         sink=NullLeadSink(),
     )
-    mode = "LLM " + settings.LLM_MODEL if settings.llm_configured else "fallback policy (no key)"
-    _print(f"Chatting as {CONTACT.contact} ({mode}). /state, /reset, /release, /quit")
+    brain = "LLM " + settings.LLM_MODEL if settings.llm_configured else "fallback policy (no key)"
+    _print(f"Chatting as {CONTACT.contact} ({brain}). /state, /reset, /release, /quit")
     loop = asyncio.get_running_loop()
+    # Without a database the chat is the owner of the contact's mode: a handoff makes it the
+    # person's until /release, as Postgres would.
+    mode = ContactMode.BOT
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
@@ -113,14 +119,23 @@ async def main() -> None:
             continue
         if text == "/reset":
             await engine.reset(THREAD)
+            mode = ContactMode.BOT
             _print("(conversation erased)")
             continue
         if text == "/release":
-            await engine.release_to_bot(THREAD, human_notes=None)
+            if mode is not ContactMode.BOT:
+                await engine.release_to_bot(THREAD, human_notes=None)
+            mode = ContactMode.BOT
             _print("(back to the bot)")
             continue
         message = HumanMessage(text, id=f"chat-{uuid.uuid4().hex}")
-        result = await engine.run_turn(THREAD, [message], contact=CONTACT)
+        if mode is ContactMode.WAITING:
+            _print("(a person has this conversation: the bot stays silent; /release)")
+            continue
+        result = await engine.run_turn(CONTACT, [message], mode=mode)
+        if result.handoff is not None:
+            booked = result.handoff.reason == "booked"
+            mode = ContactMode.CALL_BOOKED if booked else ContactMode.WAITING
         if result.reply is None:
             _print("(a person has this conversation: the bot stays silent; /release)")
         else:

@@ -1,12 +1,14 @@
-"""The conversation engine: the one entry point the inbound pipeline and the terminal chat call.
+"""The conversation engine: the one entry point the inbound pipeline, the admin API and the
+terminal chat call.
 
 It owns the compiled graph and speaks in turns: `run_turn` answers a burst, `summarize` folds old
-history after the reply went out, `release_to_bot` ends a human stretch. Threads are
-`<channel>:<E.164>`; state lives in the injected checkpointer, so a new engine on the same
-checkpointer (a restart, another worker) continues every conversation where it was.
+history after the reply went out, `release_to_bot` ends a human stretch. The last two are not
+turns: they edit the conversation's state directly (`aupdate_state`), each in its own entry point.
+Threads are `<channel>:<E.164>`; state lives in the injected checkpointer, so a new engine on the
+same checkpointer (a restart, another worker) continues every conversation where it was.
 
 Turns are checkpointed once, at the end (`durability="exit"`): one checkpoint write per turn
-instead of one per node, which matters with Redis on the hot path.
+instead of one per step, which matters with Redis on the hot path.
 """
 
 from __future__ import annotations
@@ -14,17 +16,25 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from core.logs import mask_phone
-from graph.builder import Clock, build_graph, handoff_event, turn_input, utc_now
-from graph.events import HandoffEvent, LeadSink, Stage
-from graph.routing import booking_changes_allowed
-from integrations.llm import ModelFactory, model_factory
+from domain.contact import ContactInfo, ContactMode
+from domain.events import HandoffEvent, LeadSink, Stage
+from graph.builder import build_graph
+from graph.checkpoint import AsyncRedisSaver
+from graph.context import Clock, TurnContext
+from graph.lead_events import handoff_event
+from graph.nodes import QUIET
+from graph.release import released
+from graph.summarize import fold_history
+from integrations.llm import AGENT_NAMES, ModelFactory, model_factory
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -32,16 +42,17 @@ if TYPE_CHECKING:
     from core.config import Settings
     from integrations.calendar.base import Calendar
 
-__all__ = ["BaseCheckpointGone", "ContactInfo", "ConversationEngine", "TurnResult"]
+__all__ = ["BaseCheckpointGone", "ConversationEngine", "TurnResult", "utc_now"]
 
 log = logging.getLogger(__name__)
 
+# The step the engine's own state edits are recorded as (its successor is the end: nothing is
+# left pending for the next turn).
+_EDITOR = "record"
 
-@runtime_checkable
-class _KnowsLatest(Protocol):
-    """A checkpointer that tells its newest checkpoint id without loading it (the Redis one)."""
 
-    async def alatest_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None: ...
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class BaseCheckpointGone(LookupError):
@@ -49,21 +60,11 @@ class BaseCheckpointGone(LookupError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ContactInfo:
-    """Who wrote the burst."""
-
-    channel: str
-    contact: str
-    """E.164 number."""
-    profile_name: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class TurnResult:
     """What a turn produced."""
 
     reply: str | None
-    """The message to send; None means stay silent (human mode)."""
+    """The message to send; None means stay silent."""
     stage: Stage
     handoff: HandoffEvent | None
     """The handoff this turn made, if any (the sink has already received it)."""
@@ -91,18 +92,16 @@ class ConversationEngine:
     ) -> None:
         self._checkpointer = checkpointer
         # The newest checkpoint id without loading it, where the saver can (the Redis one).
-        self._latest_id = (
-            checkpointer.alatest_id if isinstance(checkpointer, _KnowsLatest) else None
+        self._latest_id: Callable[[str], Awaitable[str | None]] | None = (
+            checkpointer.alatest_id if isinstance(checkpointer, AsyncRedisSaver) else None
         )
         self._settings = settings
-        self._graph = build_graph(
-            checkpointer=checkpointer,
-            settings=settings,
-            calendar=calendar,
-            sink=sink,
-            models=models or model_factory(settings),
-            clock=clock,
-        )
+        factory = models or model_factory(settings)
+        self._models = {name: factory(name) for name in AGENT_NAMES}
+        self._calendar = calendar
+        self._sink = sink
+        self._clock = clock
+        self._graph = build_graph(checkpointer=checkpointer)
 
     @staticmethod
     def _config(thread_id: str, checkpoint_id: str | None = None) -> RunnableConfig:
@@ -111,19 +110,27 @@ class ConversationEngine:
             configurable["checkpoint_id"] = checkpoint_id
         return {"configurable": configurable}
 
+    def _context(self, contact: ContactInfo, mode: ContactMode) -> TurnContext:
+        return TurnContext(
+            settings=self._settings, calendar=self._calendar, sink=self._sink,
+            models=self._models, clock=self._clock, contact=contact, mode=mode,
+        )
+
     async def run_turn(
         self,
-        thread_id: str,
+        contact: ContactInfo,
         messages: list[HumanMessage],
         *,
-        contact: ContactInfo,
+        mode: ContactMode = ContactMode.BOT,
         base_checkpoint_id: str | None = None,
     ) -> TurnResult:
-        """Answer one burst (its messages in order, ids = provider message ids).
+        """Answer one burst of `contact` (its messages in order, ids = provider message ids),
+        in the contact's `mode` (Postgres's, read for this burst).
 
         With `base_checkpoint_id` the turn runs from that checkpoint instead of the latest, which
         discards a stale run of the same burst. A sink failure raises: retry the burst."""
         started = time.perf_counter()
+        thread_id = contact.thread_id
         if base_checkpoint_id is not None:
             base = await self._checkpointer.aget_tuple(self._config(thread_id, base_checkpoint_id))
             if base is None:
@@ -136,28 +143,32 @@ class ConversationEngine:
                 )
         burst = [m if m.id else m.model_copy(update={"id": str(uuid.uuid4())}) for m in messages]
         values = await self._graph.ainvoke(
-            turn_input(
-                burst,
-                {
-                    "channel": contact.channel,
-                    "contact": contact.contact,
-                    "profile_name": contact.profile_name,
-                },
-            ),
+            {
+                "messages": burst,
+                "burst": [m.id for m in burst],
+                # The per-turn fields reset: no step starts from the last turn's draft.
+                "draft": None,
+                "handoff_reason": None,
+                "commit": None,
+                "reply": None,
+                "turn": QUIET,
+            },
             self._config(thread_id, base_checkpoint_id),
+            context=self._context(contact, mode),
             durability="exit",
         )
         turn = values["turn"]
         handoff = (
-            handoff_event(thread_id, values, recent=self._settings.HISTORY_KEEP)
+            handoff_event(contact, values, recent=self._settings.HISTORY_KEEP)
             if turn["handed_off"]
             else None
         )
         log.info(
-            "turn %s msgs=%s stage=%s fallback=%s llm_calls=%d handoff=%s silent=%s %.0fms",
-            mask_phone(thread_id), [m.id for m in burst], values.get("stage"), turn["fallback"],
-            turn["llm_calls"], handoff.reason if handoff else None, turn["reply"] is None,
-            (time.perf_counter() - started) * 1000,
+            "turn %s mode=%s msgs=%s stage=%s fallback=%s llm_calls=%d handoff=%s silent=%s "
+            "%.0fms",
+            mask_phone(thread_id), mode.value, [m.id for m in burst], values.get("stage"),
+            turn["fallback"], turn["llm_calls"], handoff.reason if handoff else None,
+            turn["reply"] is None, (time.perf_counter() - started) * 1000,
         )
         return TurnResult(
             reply=turn["reply"],
@@ -183,14 +194,17 @@ class ConversationEngine:
         """Fold messages older than the last `HISTORY_KEEP` into the summary; call it after the
         reply is sent. True if it folded something. `history` (the turn's `TurnResult.history`)
         spares reading the state when there is nothing to fold."""
-        if history is None:
-            history = len((await self.state(thread_id)).get("messages") or ())
-        if history <= self._settings.HISTORY_KEEP:
+        if history is not None and history <= self._settings.HISTORY_KEEP:
             return False
-        values = await self._graph.ainvoke(
-            {"task": "summarize"}, self._config(thread_id), durability="exit"
+        config = self._config(thread_id)
+        values = (await self._graph.aget_state(config)).values
+        update = await fold_history(
+            values, model=self._models["summary"], keep=self._settings.HISTORY_KEEP
         )
-        return bool(values.get("folded"))
+        if update is None:
+            return False
+        await self._graph.aupdate_state(config, update, as_node=_EDITOR)
+        return True
 
     async def prune(self, thread_id: str) -> None:
         """Drop all but the newest checkpoint of the thread (the saver's `aprune`), so a saver
@@ -209,23 +223,13 @@ class ConversationEngine:
         snapshot = await self._graph.aget_state(self._config(thread_id))
         return dict(snapshot.values)
 
-    async def answers_booking_changes(self, thread_id: str) -> bool:
-        """Whether this conversation is in human mode only because a call was booked: its turns
-        then still answer requests to move or cancel that call, and stay silent otherwise
-        (`graph.routing`). The pipeline asks before running a turn for a silenced contact."""
-        current = await self.state(thread_id)
-        return bool(current.get("human_mode")) and booking_changes_allowed(current)
-
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
-        """Leave human mode; the agents then know a person handled a stretch (and its notes).
-
-        Outside human mode this records the stretch only when there are notes: a manager who took
-        over by simply writing to the lead (no handoff) still hands what they settled to the bot."""
-        current = await self.state(thread_id)
-        if not current or (not current.get("human_mode") and not human_notes):
+        """A person gave the contact back to the bot (Postgres says so; call this after): the
+        agents then know a person handled a stretch, and its notes. Nothing for a new thread."""
+        config = self._config(thread_id)
+        values = (await self._graph.aget_state(config)).values
+        if not values:
             return
-        await self._graph.ainvoke(
-            {"task": "release", "release_notes": human_notes},
-            self._config(thread_id),
-            durability="exit",
+        await self._graph.aupdate_state(
+            config, released(values, notes=human_notes, now=self._clock()), as_node=_EDITOR
         )

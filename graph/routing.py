@@ -1,24 +1,23 @@
-"""Stage transitions and routing: pure functions of the state, so every path is tested directly.
+"""Stage transitions and routing: pure functions of the state and the contact's mode, so every
+path is tested directly.
 
 The graph, not the model, moves stages, and only forwards, from what the lead profile holds:
 
     greeting --(name and need known)--> qualification --(all four BANT items)--> scheduling
     scheduling --(a call booked)--> handoff
 
-Other handoffs (requested, low confidence, unresolved) are `graph.triggers`' business; the hand-over
-node then sets the stage to `handoff` whatever the reason, and releasing the contact to the bot
-recomputes the stage from the profile (`stage_for`).
+Other handoffs (requested, low confidence, unresolved) are `graph.triggers`' business; the
+hand-over step then sets the stage to `handoff` whatever the reason, and giving the contact back to
+the bot recomputes the stage from the profile (`stage_for`).
 
-After a handoff the bot is silent (human mode), with one narrow exception: a `booked` handoff.
-That handoff tells the sales team a call is booked; nobody has to act on it, and the booking
-must stay manageable. So while the conversation is in human mode *only* because of a booked
-call, the lead's requests to move or cancel that call ("can we move it?", matched by
-`graph.triggers.booking_change_request`, then followed until the change is done) go to the
-scheduling agent; everything else is recorded silently, as for every other handoff reason. A
-later handoff of another reason (the lead asks for a person, the agent is unsure) ends the
-exception, and so does a person of the team writing to the lead (the pipeline sees that and
-does not run the graph at all). Booking changes are routed the same way once the bot has the
-conversation back.
+After a handoff the bot is silent (the contact's mode, `domain.contact.ContactMode`), with one
+narrow exception: a `booked` handoff (mode `call_booked`). That handoff tells the sales team a
+call is booked; nobody has to act on it, and the booking must stay manageable. So in that mode
+the lead's requests to move or cancel the call ("can we move it?", matched by
+`agents.intents.booking_change_request`, then followed until the change is done) go to the
+scheduling agent; everything else is recorded silently. A later handoff of another reason, or a
+person of the team writing to the lead, ends the exception (the mode changes in Postgres).
+Booking changes are routed the same way while the bot has the conversation.
 """
 
 from __future__ import annotations
@@ -28,18 +27,18 @@ from typing import Any
 
 from langgraph.graph import END
 
-from agents import burst_texts
-from graph.events import Stage
-from graph.lead import LeadProfile
-from graph.triggers import asks_for_human, booking_change_request
+from agents.intents import asks_for_human, booking_change_request
+from domain.booking import confirmed
+from domain.contact import ContactMode
+from domain.events import Stage
+from domain.lead import LeadProfile
 
 __all__ = [
     "AGENT_NODES",
-    "booking_changes_allowed",
+    "burst_texts",
     "changes_booking",
+    "first_step",
     "next_stage",
-    "route_after_agent",
-    "route_start",
     "stage_for",
 ]
 
@@ -47,9 +46,9 @@ AGENT_NODES: dict[Stage, str] = {
     "greeting": "greeting",
     "qualification": "qualification",
     "scheduling": "scheduling",
-    "handoff": "handoff",
+    "handoff": "follow_up",
 }
-"""The agent node that answers in each stage (`handoff` answers after a release)."""
+"""The agent node that answers in each stage (`follow_up` answers after a release)."""
 
 
 def next_stage(stage: Stage, profile: LeadProfile, *, booked: bool) -> Stage:
@@ -67,50 +66,44 @@ def next_stage(stage: Stage, profile: LeadProfile, *, booked: bool) -> Stage:
 
 
 def stage_for(profile: LeadProfile, *, booked: bool) -> Stage:
-    """The stage a conversation with this profile belongs in (used when a human releases it)."""
+    """The stage a conversation with this profile belongs in (used when a person releases it)."""
     return next_stage("greeting", profile, booked=booked)
 
 
-def booking_changes_allowed(state: Mapping[str, Any]) -> bool:
-    """The lead has a confirmed call the bot may still move or cancel: the bot has the
-    conversation, or a human has it only because that call was booked (handoff `booked`)."""
-    booking = state.get("booking")
-    if booking is None or booking.status != "confirmed":
+def burst_texts(state: Mapping[str, Any]) -> list[str]:
+    """The text of this turn's messages (the input names them in `burst`; image parts left
+    out)."""
+    ids = set(state.get("burst") or ())
+    return [
+        message.text
+        for message in state.get("messages") or ()
+        if message.id in ids and message.type == "human" and message.text.strip()
+    ]
+
+
+def changes_booking(state: Mapping[str, Any], mode: ContactMode) -> bool:
+    """The lead has a confirmed call the bot may still move or cancel (the bot has the
+    conversation, or a person has it only because that call was booked), and this turn is
+    about it: a change under way, or a request to move or cancel it."""
+    if mode not in (ContactMode.BOT, ContactMode.CALL_BOOKED):
         return False
-    if state.get("human_mode"):
-        handoff = state.get("handoff")
-        return handoff is not None and handoff["reason"] == "booked"
-    return True
-
-
-def changes_booking(state: Mapping[str, Any]) -> bool:
-    """This turn is about changing the booked call: a change is under way, or the burst asks
-    for one; and the bot may handle it (`booking_changes_allowed`)."""
-    if not booking_changes_allowed(state):
+    if not confirmed(state.get("booking")):
         return False
     return bool(state.get("changing_booking")) or (
         booking_change_request(burst_texts(state)) is not None
     )
 
 
-def route_start(state: Mapping[str, Any]) -> str:
-    """Where a run starts: the summary or release task, else the turn's first node. In a turn,
-    human mode records and ends (but for a booked call's change, see the module docstring); a
-    plain request for a person skips the model; a booked call's change goes to the scheduling
-    agent; otherwise the agent of the current stage answers."""
-    task = state.get("task") or "turn"
-    if task in ("summarize", "release"):
-        return str(task)
-    if state.get("human_mode"):
-        return "scheduling" if changes_booking(state) else END
+def first_step(state: Mapping[str, Any], mode: ContactMode) -> str:
+    """Where a turn starts. While the contact is not the bot's, the turn only records the
+    lead's messages (but for a booked call's change, see the module docstring); a plain request
+    for a person skips the model; a booked call's change goes to the scheduling agent; otherwise
+    the agent of the current stage answers."""
+    if mode is not ContactMode.BOT:
+        return "scheduling" if changes_booking(state, mode) else END
     if asks_for_human(burst_texts(state)):
         return "hand_over"
-    if changes_booking(state):
+    if changes_booking(state, mode):
         return "scheduling"
     stage: Stage = state.get("stage") or "greeting"
     return AGENT_NODES[stage]
-
-
-def route_after_agent(state: Mapping[str, Any]) -> str:
-    """To the hand-over node when a trigger fired; otherwise the agent's node ended the turn."""
-    return "hand_over" if state.get("handoff_reason") is not None else END

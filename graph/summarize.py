@@ -1,6 +1,6 @@
 """Summarization: fold the messages older than the last `HISTORY_KEEP` into the running summary.
 
-It runs after the reply is sent (`ConversationEngine.summarize`), as its own graph run, so the
+It runs after the reply is sent (`ConversationEngine.summarize`, its own entry point), so the
 lead never waits for it. One model call folds the old messages into the previous summary; the
 messages are then removed from the state with `RemoveMessage`, which `add_messages` applies. The
 messages kept are chosen with `trim_messages`, the same call the agents use to pick what they see,
@@ -26,7 +26,7 @@ from langchain_core.messages import (
     trim_messages,
 )
 
-from agents import LLM_ERRORS
+from agents.model_call import LLM_ERRORS
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -36,8 +36,8 @@ __all__ = [
     "PROMPT",
     "clip",
     "messages_to_fold",
+    "fold_history",
     "plain_summary",
-    "summarize_node",
 ]
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,15 @@ def plain_summary(summary: str, old: Sequence[AnyMessage]) -> str:
     return "…" + merged[-(MAX_SUMMARY_CHARS - 1):]
 
 
-async def summarize_node(
+async def fold_history(
     state: Mapping[str, Any], *, model: BaseChatModel | None, keep: int
-) -> dict[str, Any]:
-    """Fold old messages into `summary` and remove them; `folded` says whether it did."""
+) -> dict[str, Any] | None:
+    """The state update that folds old messages into `summary` and removes them; None when there
+    is nothing to fold (or the model failed: the next run tries again)."""
     messages: list[AnyMessage] = list(state.get("messages") or ())
     old = messages_to_fold(messages, keep)
     if not old:
-        return {"folded": False}
+        return None
     summary = state.get("summary") or ""
     if model is None:
         new_summary = plain_summary(summary, old)
@@ -106,12 +107,11 @@ async def summarize_node(
             answer = await model.ainvoke([SystemMessage(PROMPT), HumanMessage(request)])
         except LLM_ERRORS as exc:  # keep the messages; the next run tries again
             log.warning("summarization failed (%s: %s); messages kept", type(exc).__name__, exc)
-            return {"folded": False}
+            return None
         new_summary = clip(answer.text)
         if not new_summary:
-            return {"folded": False}
+            return None
     return {
         "summary": new_summary,
         "messages": [RemoveMessage(id=message.id) for message in old if message.id],
-        "folded": True,
     }

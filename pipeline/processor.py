@@ -1,10 +1,11 @@
 """One leased burst from buffered messages to a sent reply.
 
 Order of work for a burst: record the inbound messages (the transcript keeps everything, also
-for silenced contacts), handle commands, stay silent for opted-out or human-handled contacts (but
-for a booked call's changes while its handoff is untouched, which the graph still answers),
-run the graph, re-run it if the contact wrote again before the reply went out (bounded), store
-the drafted reply in the burst's state, send its parts in order remembering each one sent,
+for silenced contacts), read the contact's mode once (Postgres owns it), handle commands, stay
+silent while the contact is not the bot's (but for a booked call's changes in `call_booked`,
+which the graph still answers), give the contact back to the bot when a person went idle, run the
+graph in that mode, re-run it if the contact wrote again before the reply went out (bounded),
+store the drafted reply in the burst's state, send its parts in order remembering each one sent,
 record the outbound message, ack, and only then summarize (the lead never waits for that).
 
 A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff; the
@@ -19,18 +20,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from core.logs import mask_phone
-from graph.engine import BaseCheckpointGone
+from domain.contact import ContactInfo, ContactMode
+from domain.texts import text
+from graph.engine import BaseCheckpointGone, TurnResult
 from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
 from pipeline import metrics
 from pipeline.buffer import Burst, BurstBuffer, LeaseLost
-from pipeline.commands import parse_command
+from pipeline.commands import command_language, parse_command
 from pipeline.convert import MessageConverter, TextConverter
-from pipeline.texts import guess_language, text_for
 from pipeline.voice import VoiceReplier, burst_had_voice
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
     from integrations.whatsapp.types import InboundMessage
 
-__all__ = ["BurstProcessor", "ContactInfo", "PipelineStore", "ReplySender", "TurnEngine"]
+__all__ = ["BurstProcessor", "PipelineStore", "ReplySender", "TurnEngine"]
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +51,17 @@ RETRY_MAX_SECONDS = 300.0
 NO_BASE = "-"
 
 
-@dataclass(frozen=True, slots=True)
-class ContactInfo:
-    channel: str
-    contact: str
-    profile_name: str | None
-
-
 class TurnEngine(Protocol):
     """The conversation graph as the pipeline uses it (`graph.engine.ConversationEngine`)."""
 
     async def run_turn(
         self,
-        thread_id: str,
+        contact: ContactInfo,
         messages: list[HumanMessage],
         *,
-        contact: Any,
+        mode: ContactMode = ContactMode.BOT,
         base_checkpoint_id: str | None = None,
-    ) -> Any: ...
+    ) -> TurnResult: ...
 
     async def checkpoint_id(self, thread_id: str) -> str | None: ...
 
@@ -81,37 +75,30 @@ class TurnEngine(Protocol):
         """Drop all but the newest checkpoint (memory stays bounded between turns)."""
         ...
 
-    async def answers_booking_changes(self, thread_id: str) -> bool:
-        """Whether, in the human mode of a booked call's handoff, the graph still answers the
-        lead's requests to move or cancel the call."""
-        ...
-
 
 class PipelineStore(Protocol):
-    """The transcript and the contact flags (`integrations.leads`)."""
+    """The contacts in Postgres: the transcript and the contact's mode
+    (`integrations.leads.contacts.ContactStore`)."""
 
-    async def record_inbound(self, message: InboundMessage) -> None: ...
+    async def record_inbound(self, message: InboundMessage) -> bool: ...
 
     async def record_outbound(
-        self, *, channel: str, contact: str, text: str, message_ids: list[str]
-    ) -> None: ...
+        self, channel: str, number: str, text: str, *, message_ids: Sequence[str] = ()
+    ) -> bool: ...
 
-    async def silenced(self, channel: str, contact: str) -> str | None:
-        """`"opted_out"`, `"human"`, `"handoff"` (human mode that no person has acted on yet:
-        silent unless the engine still answers a booked call's changes), `"returning"` (a human
-        stretch ended by idleness and is not released yet: the bot answers once it is), or None
-        when the bot may answer. One read of the contact per turn."""
+    async def mode(self, channel: str, number: str) -> ContactMode:
+        """Who has the conversation; one read of the contact per burst."""
         ...
 
-    async def human_notes(self, channel: str, contact: str) -> str:
-        """What the human wrote during the current stretch ("" if nothing)."""
+    async def human_notes(self, channel: str, number: str) -> str:
+        """What a person wrote during the current stretch ("" if nothing)."""
         ...
 
-    async def release(self, channel: str, contact: str) -> None:
+    async def release(self, channel: str, number: str) -> bool:
         """Give the contact back to the bot."""
         ...
 
-    async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None: ...
+    async def set_opt_out(self, channel: str, number: str, opted_out: bool) -> bool: ...
 
 
 class ReplySender(Protocol):
@@ -220,7 +207,10 @@ class BurstProcessor:
         # removes it): no round trip to read it.
         state = {} if burst.attempts == 1 else await self.buffer.get_state(burst)
         first = burst.messages[0]
-        contact = ContactInfo(first.channel, first.contact, _profile_name(burst.messages))
+        contact = ContactInfo(
+            channel=first.channel, contact=first.contact,
+            profile_name=_profile_name(burst.messages),
+        )
         if "reply" not in state:
             await self._record_inbound(burst.messages)
             outcome = await self._draft(burst, contact, state)
@@ -255,50 +245,43 @@ class BurstProcessor:
         string when there is no reply."""
         thread = burst.thread_id
         commands = [parse_command(m.text) for m in burst.messages if m.kind == "text"]
-        language = state.get("language") or guess_language(
+        language = state.get("language") or command_language(
             " ".join(m.text or "" for m in burst.messages)
         )
         store = self.store
-        silenced = await store.silenced(contact.channel, contact.contact) if store else None
+        mode = await store.mode(contact.channel, contact.contact) if store else ContactMode.BOT
         if "stop" in commands:
-            if silenced == "opted_out" or store is None:
+            if mode is ContactMode.OPTED_OUT or store is None:
                 return "silenced_opted_out"  # confirmed once, when they opted out
             await store.set_opt_out(contact.channel, contact.contact, True)
-            await self._store(burst, state, {"reply": text_for("stopped", language)})
+            await self._store(burst, state, {"reply": text("commands.stopped", language)})
             return None
-        if "start" in commands and store is not None and silenced == "opted_out":
+        if "start" in commands and store is not None and mode is ContactMode.OPTED_OUT:
             await store.set_opt_out(contact.channel, contact.contact, False)
-            silenced = await store.silenced(contact.channel, contact.contact)
-        # A handoff nobody has acted on yet: silent, except that a booked call stays the bot's
-        # to move or cancel (the graph answers only such requests; graph.routing). Commands
-        # stay silenced there, as in any human mode.
-        booked_call = (
-            silenced == "handoff"
-            and not any(commands)
-            and await self.engine.answers_booking_changes(thread)
-        )
-        if booked_call:
-            silenced = None
-        elif silenced == "handoff":
-            silenced = "human"
-        if silenced == "returning" and store is not None:
+            mode = await store.mode(contact.channel, contact.contact)
+        if mode is ContactMode.RETURNING and store is not None:
             notes = await store.human_notes(contact.channel, contact.contact)
             # The graph first: if it fails, the store still says "returning" and a retry repeats.
             await self.engine.release_to_bot(thread, human_notes=notes or None)
             await store.release(contact.channel, contact.contact)
-            silenced = None
-        if silenced is not None:
-            return f"silenced_{silenced}"
+            mode = ContactMode.BOT
+        if mode is ContactMode.OPTED_OUT:
+            return "silenced_opted_out"
+        # A booked call's handoff nobody has acted on yet: the graph still answers requests to
+        # move or cancel the call (graph.routing) and records the rest silently; commands stay
+        # silenced there, as in any mode a person has.
+        if mode.silenced and (mode is not ContactMode.CALL_BOOKED or any(commands)):
+            return "silenced_human"
         if "reset" in commands:
             await self.engine.reset(thread)
-            await self._store(burst, state, {"reply": text_for("reset", language)})
+            await self._store(burst, state, {"reply": text("commands.reset", language)})
             return None
         if commands and all(c in ("help", "start") for c in commands):
-            name = "started" if "start" in commands else "help"
-            await self._store(burst, state, {"reply": text_for(name, language)})
+            name = "commands.started" if "start" in commands else "commands.help"
+            await self._store(burst, state, {"reply": text(name, language)})
             return None
 
-        if not booked_call:  # there, most messages get no answer: no typing indicator
+        if mode is ContactMode.BOT:  # in call_booked most messages get no answer: no typing
             await self.sender.typing(contact.channel, burst.messages[-1].message_id)
         base = await self._base_checkpoint(burst, state)
         fork = burst.attempts > 1
@@ -309,9 +292,7 @@ class BurstProcessor:
                     await self.engine.reset(thread)  # the first try began a new conversation
                 try:
                     result = await self.engine.run_turn(
-                        thread,
-                        await self._convert(burst.messages),
-                        contact=contact,
+                        contact, await self._convert(burst.messages), mode=mode,
                         base_checkpoint_id=base,
                     )
                 except BaseCheckpointGone:
@@ -322,11 +303,11 @@ class BurstProcessor:
                         mask_phone(thread),
                     )
                     result = await self.engine.run_turn(
-                        thread, await self._convert(burst.messages), contact=contact
+                        contact, await self._convert(burst.messages), mode=mode
                     )
             else:
                 result = await self.engine.run_turn(
-                    thread, await self._convert(burst.messages), contact=contact
+                    contact, await self._convert(burst.messages), mode=mode
                 )
             if reruns >= self.max_reruns or not await self.buffer.has_new(burst):
                 break
@@ -342,13 +323,13 @@ class BurstProcessor:
                 len(new),
             )
             await self._record_inbound(new)
-        if getattr(result, "handoff", None) is not None and self.on_handoff is not None:
+        if result.handoff is not None and self.on_handoff is not None:
             self.on_handoff()  # the manager's email goes out now, not at the next poll
-        reply = getattr(result, "reply", None)
+        reply = result.reply
         if not reply:
-            return "silenced_human" if booked_call else "silent"
-        fields = {"reply": reply, "history": str(getattr(result, "history", ""))}
-        if lang := getattr(result, "language", None):
+            return "silent" if mode is ContactMode.BOT else "silenced_human"
+        fields = {"reply": reply, "history": str(result.history)}
+        if lang := result.language:
             fields["language"] = lang
         await self._store(burst, state, fields)
         return None
@@ -381,7 +362,7 @@ class BurstProcessor:
             await self.buffer.set_state(burst, field, ",".join(ids))
         if self.store is not None:
             await self.store.record_outbound(
-                channel=contact.channel, contact=contact.contact, text=reply, message_ids=sent_ids
+                contact.channel, contact.contact, reply, message_ids=sent_ids
             )
         # Once per burst, even when a retry sends the rest of the text; no round trip at all
         # when voice replies are off or the lead sent no voice note.
@@ -413,16 +394,15 @@ class BurstProcessor:
                 return  # the lead has (part of) the answer; an apology now would confuse
         if self.store is not None:
             with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
-                if await self.store.silenced(first.channel, first.contact) not in (
-                    None,
-                    "returning",
-                ):
+                if (await self.store.mode(first.channel, first.contact)).silenced:
                     return
         try:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
                 return
-            language = guess_language(" ".join(m.text or "" for m in burst.messages))
-            await self.sender.send_text(first.channel, first.contact, text_for("apology", language))
+            language = command_language(" ".join(m.text or "" for m in burst.messages))
+            await self.sender.send_text(
+                first.channel, first.contact, text("errors.apology", language)
+            )
         except Exception:  # noqa: BLE001 - the provider may be what failed
             log.warning("could not send the apology to %s", mask_phone(burst.thread_id))
 

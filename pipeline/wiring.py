@@ -23,7 +23,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from core.logs import mask_phone
 from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine
-from graph.state import SERDE_ALLOWLIST
+from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
 from integrations.calendar.factory import calendar_from_settings
 from integrations.leads import LeadStore
 from integrations.llm import http_client, model_factory
@@ -35,12 +35,11 @@ from integrations.whatsapp.formatting import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT
 from integrations.whatsapp.meta import MetaClient
 from integrations.whatsapp.sender import Channels
 from integrations.whatsapp.twilio import TwilioClient
-from pipeline.adapters import StoreForPipeline
 from pipeline.buffer import BurstBuffer
 from pipeline.media import MediaConverter
 from pipeline.processor import BurstProcessor
 from pipeline.voice import AudioStore, VoiceReplier
-from pipeline.worker import WorkerPool
+from pipeline.workers import WorkerPool
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -165,7 +164,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0)) as send,
     ):
         channels = build_channels(settings, send)  # on aiohttp: see integrations.whatsapp.sender
-        store = LeadStore.from_settings(resources.pool, settings)
+        store = LeadStore.open(resources.pool, human_idle_hours=settings.HUMAN_IDLE_HOURS)
         outbox = OutboxWorker.from_settings(
             resources.pool, mailer_from_settings(settings), settings
         )
@@ -221,9 +220,10 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             ttl_seconds=settings.CONVERSATION_TTL_SECONDS,
             shallow=False,
             serde=JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST),
+            prefix=CHECKPOINT_PREFIX,
         )
         engine = ConversationEngine(
-            checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store,
+            checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store.sink,
             models=model_factory(settings, http=llm_http),
         )
         buffer = BurstBuffer(
@@ -235,7 +235,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             buffer=buffer,
             engine=engine,
             sender=channels,
-            store=StoreForPipeline(store, human_idle_hours=settings.HUMAN_IDLE_HOURS),
+            store=store.contacts,
             converter=MediaConverter(
                 downloader, speech=speech, pdf_max_chars=settings.MEDIA_PDF_MAX_CHARS
             ),

@@ -1,107 +1,28 @@
-"""Workers: claim due bursts and process them, in the web process or as `make worker`.
+"""`make worker`: a process that runs burst workers, without the web app.
 
-Each worker runs `concurrency` loops. A loop claims the first due burst no other worker holds
-(one contact is never processed twice at once, and its bursts go in order), or sleeps until the
-next one is due, at most `poll_max` seconds, since another process may buffer an earlier one. In
-the web process the webhook wakes the loops at once. Nothing here can crash a loop: an error in
-Redis itself is logged and retried after a pause.
+The web process builds the same pipeline (`pipeline.wiring`) and starts its workers only with
+`WORKERS_IN_PROCESS=true`; run as many of these beside it as the load needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
 
-from pipeline import metrics
-from pipeline.buffer import Burst, BurstBuffer
-from pipeline.processor import BurstProcessor
+from core.config import SettingsError, get_settings
+from core.logs import configure_logging
+from core.process import settle_garbage_collector
+from core.resources import open_resources
+from pipeline.wiring import build_pipeline
 
-__all__ = ["WorkerPool", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger(__name__)
 
 
-class WorkerPool:
-    """`concurrency` claim-and-process loops over one buffer."""
-
-    def __init__(
-        self,
-        buffer: BurstBuffer,
-        processor: BurstProcessor,
-        *,
-        concurrency: int = 8,
-        poll_max: float = 0.25,
-    ) -> None:
-        self.buffer = buffer
-        self.processor = processor
-        self.concurrency = concurrency
-        self.poll_max = poll_max
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
-
-    def wake(self) -> None:
-        """A message was buffered in this process: look again now."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(i)) for i in range(self.concurrency)]
-
-    async def stop(self) -> None:
-        """Stop claiming; bursts being processed are cancelled and their leases expire, so
-        another worker takes them again (nothing is lost)."""
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-
-    async def run_once(self) -> Burst | None:
-        """Claim and process one due burst, if any (tests drive workers with this)."""
-        claimed = await self.buffer.claim()
-        if isinstance(claimed, Burst):
-            await self.processor.process(claimed)
-            return claimed
-        return None
-
-    async def _loop(self, index: int) -> None:
-        while not self._stopping:
-            try:
-                claimed = await self.buffer.claim()
-            except Exception as exc:  # noqa: BLE001 - Redis down: wait and try again
-                log.error("worker %d cannot claim: %s; retrying in 1 s", index, exc)
-                await asyncio.sleep(1.0)
-                continue
-            if isinstance(claimed, Burst):
-                metrics.QUEUE_LAG.observe(max(0.0, self.buffer.clock() - claimed.due_at))
-                try:
-                    await self.processor.process(claimed)
-                except Exception as exc:  # noqa: BLE001 - a dead loop would process nothing more
-                    # The lease expires and the burst is taken again: nothing is lost.
-                    log.error(
-                        "worker %d: processing a burst failed unexpectedly (%s); "
-                        "its lease expires and it is retried",
-                        index, type(exc).__name__,
-                    )
-                continue
-            wait = self.poll_max if claimed is None else min(self.poll_max, max(claimed, 0.005))
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
-
-
 async def _serve() -> int:
-    from core.config import SettingsError, get_settings
-    from core.logs import configure_logging
-    from core.process import settle_garbage_collector
-    from core.resources import open_resources
-    from pipeline.wiring import build_pipeline
-
     try:
         settings = get_settings()
     except SettingsError as exc:

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from agents.handoff import handoff_message
-from pipeline.texts import text_for
+from domain.contact import ContactMode
+from domain.texts import text as fixed_text
 from tests.graph.fakes import agent_json, tool_call
 from tests.utils.e2e import (
     CONTACT,
@@ -127,9 +127,9 @@ async def test_each_handoff_reason_gives_one_lead_row_and_one_email(
         leads = await rows(e2e, "SELECT status, name, company FROM leads")
         handoffs = await rows(e2e, "SELECT reason, resolved_at FROM handoffs")
         outbox = await rows(e2e, "SELECT status, attempts FROM outbox WHERE kind='manager_email'")
-        state = await e2e.pipeline.engine.state(THREAD)
+        mode = await e2e.pipeline.store.contacts.mode("meta", CONTACT)
     assert llm.pending == 0
-    assert replies[-1].endswith(handoff_message(reason, "en"))  # type: ignore[arg-type]
+    assert replies[-1].endswith(fixed_text(f"handoff.{reason}", "en"))
     status = "booked" if reason == "booked" else "handed_off"
     assert leads == [{"status": status, "name": "Ana", "company": "Acme"}]
     assert handoffs == [{"reason": reason, "resolved_at": None}]
@@ -142,7 +142,7 @@ async def test_each_handoff_reason_gives_one_lead_row_and_one_email(
     assert f"({reason})" in text
     assert "https://wa.me/5491123456789" in text
     assert messages[0] in text  # the last messages, in the lead's words
-    assert state["human_mode"] is True
+    assert mode is (ContactMode.CALL_BOOKED if reason == "booked" else ContactMode.WAITING)
 
 
 async def test_a_name_cannot_inject_email_headers(
@@ -213,7 +213,7 @@ async def test_postgres_down_during_a_handoff_retries_the_burst_and_the_lead_lan
             await e2e.meta("Hi, can someone from sales call me?")
             await wait_until(lambda: llm.chat_requests, what="the model call")
             await proxy.cut()  # Postgres goes away while the model answers
-            apology = text_for("apology", "en")
+            apology = fixed_text("errors.apology", "en")
             await wait_until(lambda: apology in e2e.meta_replies(), what="the apology")
             lease = f"wa:c:{{{THREAD}}}:lease"
 
@@ -230,7 +230,7 @@ async def test_postgres_down_during_a_handoff_retries_the_burst_and_the_lead_lan
             handoffs = await rows(e2e, "SELECT reason FROM handoffs")
             emails = await e2e.fetchval("SELECT count(*) FROM outbox WHERE kind='manager_email'")
             inbound = [t for d, _, t in await e2e.transcript() if d == "in"]
-    assert replies == [apology, handoff_message("requested", "en")]
+    assert replies == [apology, fixed_text("handoff.requested", "en")]
     assert leads == [{"status": "handed_off"}]
     assert handoffs == [{"reason": "requested"}]
     assert emails == 1
@@ -254,14 +254,14 @@ async def test_opt_out_is_confirmed_once_then_silence_until_start(
             await e2e.wait_idle()
         for contact in words:
             assert len(e2e.meta_replies(contact)) == 1, contact
-        assert e2e.meta_replies("+5491123456789") == [text_for("stopped", "en")]
-        assert e2e.meta_replies("+34612345678") == [text_for("stopped", "es")]
-        assert e2e.meta_replies("+5511987654321") == [text_for("stopped", "pt")]
+        assert e2e.meta_replies("+5491123456789") == [fixed_text("commands.stopped", "en")]
+        assert e2e.meta_replies("+34612345678") == [fixed_text("commands.stopped", "es")]
+        assert e2e.meta_replies("+5511987654321") == [fixed_text("commands.stopped", "pt")]
         opted = await rows(e2e, "SELECT count(*) AS n FROM contacts WHERE opted_out")
         assert opted == [{"n": 3}]
 
         await e2e.meta("/start")
-        assert (await e2e.wait_meta_replies(2))[-1] == text_for("started", "en")
+        assert (await e2e.wait_meta_replies(2))[-1] == fixed_text("commands.started", "en")
         await e2e.meta("Hi, I'm Ana")
         assert len(await e2e.wait_meta_replies(3)) == 3  # the bot talks again
 
@@ -285,11 +285,12 @@ async def test_human_idle_expiry_returns_the_contact_to_the_bot(
         await e2e.meta("Hi again, I'm Ana")
         replies = await e2e.wait_meta_replies(2)
         state = await e2e.pipeline.engine.state(THREAD)
+        mode = await e2e.pipeline.store.contacts.mode("meta", CONTACT)
         contact = await rows(e2e, "SELECT human_since FROM contacts")
         handoffs = await rows(e2e, "SELECT resolved_at IS NOT NULL AS resolved FROM handoffs")
         await wait_until(lambda: eml_subjects(settings.DATA_DIR), what="the .eml file")
-    assert replies[-1] != handoff and handoff_message("requested", "en") not in replies[-1]
-    assert state["human_mode"] is False and state["human_stretch"] is not None
+    assert replies[-1] != handoff and fixed_text("handoff.requested", "en") not in replies[-1]
+    assert mode is ContactMode.BOT and state["human_stretch"] is not None
     assert contact == [{"human_since": None}]
     assert handoffs == [{"resolved": True}]
     assert eml_subjects(settings.DATA_DIR) == ["Quote request: Ana García"]

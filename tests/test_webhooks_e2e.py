@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from agents.handoff import handoff_message
+from domain.texts import text as fixed_text
 from integrations.whatsapp.types import InboundMessage
-from pipeline.texts import text_for
 from pipeline.wiring import build_pipeline
 from tests.graph.fakes import agent_json, non_system
 from tests.utils.e2e import (
@@ -269,7 +268,7 @@ async def test_a_nul_character_does_not_wedge_the_contact(
         await e2e.twilio("Hola\x00")
         await e2e.wait_meta_replies(1)
         await e2e.wait_twilio_replies(1)
-        assert text_for("apology", "en") not in e2e.meta_replies()
+        assert fixed_text("errors.apology", "en") not in e2e.meta_replies()
         assert [t for d, _, t in await e2e.transcript() if d == "in"] == ["Hi, I'm Ana", "Hola"]
 
 
@@ -405,7 +404,7 @@ async def test_outbound_5xx_is_retried(
         replies = await e2e.wait_twilio_replies(1)
         assert len(replies) == 1
         assert e2e.stand_ins.twilio.attempts == 2  # the 503, then the accepted retry
-        assert text_for("apology", "en") not in replies
+        assert fixed_text("errors.apology", "en") not in replies
 
 
 async def test_redis_unreachable_during_a_webhook_is_503(
@@ -440,17 +439,17 @@ async def test_help_reset_and_human_commands(
 ) -> None:
     async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
         await e2e.meta("/help")
-        assert (await e2e.wait_meta_replies(1))[-1] == text_for("help", "en")
+        assert (await e2e.wait_meta_replies(1))[-1] == fixed_text("commands.help", "en")
 
         await e2e.meta("Hi, I'm Ana")
         await e2e.wait_meta_replies(2)
         assert (await e2e.pipeline.engine.state(THREAD)).get("messages")
         await e2e.meta("/reset")
-        assert (await e2e.wait_meta_replies(3))[-1] == text_for("reset", "en")
+        assert (await e2e.wait_meta_replies(3))[-1] == fixed_text("commands.reset", "en")
         assert await e2e.pipeline.engine.state(THREAD) == {}
 
         await e2e.meta("/human")
-        assert (await e2e.wait_meta_replies(4))[-1] == handoff_message("requested", "en")
+        assert (await e2e.wait_meta_replies(4))[-1] == fixed_text("handoff.requested", "en")
         rows = await e2e.fetch("SELECT status FROM leads")
         assert [r["status"] for r in rows] == ["handed_off"]
         # Human mode: the next message is stored, not answered.

@@ -1,14 +1,7 @@
 """Calendars the scheduling agent books calls in: Google Calendar, or a local one in Postgres."""
 
-from integrations.calendar.base import (
-    Attendee,
-    Booking,
-    Calendar,
-    CalendarError,
-    CalendarUnavailable,
-    Slot,
-    SlotTaken,
-)
+from domain.booking import Attendee, Booking, Slot
+from integrations.calendar.base import Calendar, CalendarError, CalendarUnavailable, SlotTaken
 
 __all__ = [
     "Attendee", "Booking", "Calendar", "CalendarError", "CalendarUnavailable", "Slot", "SlotTaken",

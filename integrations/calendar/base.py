@@ -1,4 +1,5 @@
-"""The calendar interface the scheduling agent uses, whatever calendar is behind it.
+"""The calendar interface the scheduling agent uses, whatever calendar is behind it. The slots
+and bookings it speaks in are domain types (`domain.booking`).
 
     CalendarError
      +-- SlotTaken            the slot was free when offered and is not any more
@@ -7,9 +8,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
+
+from domain.booking import Attendee, Booking, Slot
 
 __all__ = [
     "Attendee", "Booking", "Calendar", "CalendarError", "CalendarUnavailable", "Slot", "SlotTaken",
@@ -26,38 +28,6 @@ class SlotTaken(CalendarError):
 
 class CalendarUnavailable(CalendarError):
     """The calendar did not answer after retries; try again later or hand over to a human."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Slot:
-    """A bookable time range; both ends timezone-aware."""
-
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Attendee:
-    """Who the call is with."""
-
-    name: str | None
-    email: str | None
-    phone: str
-    """E.164 number."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Booking:
-    """A booked call."""
-
-    id: str
-    """The calendar's event id (stable for one idempotency key)."""
-    start: datetime
-    end: datetime
-    calendar: Literal["google", "local"]
-    link: str | None = None
-    """A meeting or event link to give the lead, when the calendar has one."""
-    status: Literal["confirmed", "cancelled"] = "confirmed"
 
 
 class Calendar(Protocol):

@@ -49,15 +49,9 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from domain.booking import Attendee, Booking, Slot
 from integrations.calendar import slots
-from integrations.calendar.base import (
-    Attendee,
-    Booking,
-    CalendarError,
-    CalendarUnavailable,
-    Slot,
-    SlotTaken,
-)
+from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials

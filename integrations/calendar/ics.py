@@ -15,7 +15,7 @@ from typing import Literal
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from integrations.calendar.base import Attendee, Booking
+from domain.booking import Attendee, Booking
 
 __all__ = ["ICS_FILENAME", "invitation_attachment", "invitation_ics"]
 

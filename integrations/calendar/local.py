@@ -22,15 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from domain.booking import Attendee, Booking, Slot
 from integrations.calendar import slots
-from integrations.calendar.base import (
-    Attendee,
-    Booking,
-    CalendarError,
-    CalendarUnavailable,
-    Slot,
-    SlotTaken,
-)
+from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.ics import invitation_attachment
 
 if TYPE_CHECKING:

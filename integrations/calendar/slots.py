@@ -19,7 +19,7 @@ Why the choices:
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -29,7 +29,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-from integrations.calendar.base import Slot
+from domain.booking import Slot
+from domain.texts import words
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -269,24 +270,10 @@ def lead_timezone(number: str, default: str) -> str:
     return region_zones[0] if len(region_zones) == 1 else default
 
 
-_DAY_NAMES: dict[str, Sequence[str]] = {
-    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
-    "es": ("lun", "mar", "mié", "jue", "vie", "sáb", "dom"),
-    "pt": ("seg", "ter", "qua", "qui", "sex", "sáb", "dom"),
-}
-_MONTH_NAMES: dict[str, Sequence[str]] = {
-    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    "es": ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"),
-    "pt": ("jan", "fev", "mar", "abr", "mai", "jun", "jul", "ago", "set", "out", "nov", "dez"),
-}
-
-
 def format_slot(slot: Slot, zone: str, language: str | None = None) -> str:
-    """`Tue 3 Dec, 16:00 (America/Sao_Paulo)`: the start in `zone`, with the zone named; Spanish
-    and Portuguese day and month names for `es*`/`pt*` languages, English otherwise."""
-    lang = (language or "en")[:2].lower()
-    lang = lang if lang in _DAY_NAMES else "en"
+    """`Tue 3 Dec, 16:00 (America/Sao_Paulo)`: the start in `zone`, with the zone named; day and
+    month names in `language` (the catalogue's, `domain.texts`; English otherwise)."""
     local = _aware(slot.start, "slot.start").astimezone(ZoneInfo(zone))
-    day = _DAY_NAMES[lang][local.weekday()]
-    month = _MONTH_NAMES[lang][local.month - 1]
+    day = words("slots.days", language)[local.weekday()]
+    month = words("slots.months", language)[local.month - 1]
     return f"{day} {local.day} {month}, {local:%H:%M} ({zone})"

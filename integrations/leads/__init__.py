@@ -1,26 +1,22 @@
-"""Leads in Postgres: contacts, leads, handoffs, transcript, human takeover (`store.py`)."""
+"""Leads in Postgres: contacts and their mode, leads, handoffs, the transcript (`store.LeadStore`
+bundles the three roles: `sink`, `contacts`, `leads`)."""
 
-from integrations.leads.store import (
-    ContactNotFound,
-    ContactState,
-    HandoffRecord,
-    InvalidValue,
+from integrations.leads.errors import ContactNotFound, InvalidValue, LeadNotFound, LeadStoreError
+from integrations.leads.mode import contact_mode, human_mode_active
+from integrations.leads.records import (
+    ContactRecord,
     LeadDetail,
-    LeadNotFound,
     LeadRecord,
     LeadStatus,
-    LeadStore,
-    LeadStoreError,
     TranscriptEntry,
-    human_mode_active,
     parse_thread_id,
     status_for_update,
 )
+from integrations.leads.store import LeadStore
 
 __all__ = [
     "ContactNotFound",
-    "ContactState",
-    "HandoffRecord",
+    "ContactRecord",
     "InvalidValue",
     "LeadDetail",
     "LeadNotFound",
@@ -29,6 +25,7 @@ __all__ = [
     "LeadStore",
     "LeadStoreError",
     "TranscriptEntry",
+    "contact_mode",
     "human_mode_active",
     "parse_thread_id",
     "status_for_update",

@@ -27,9 +27,9 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from graph.events import HandoffEvent, HandoffReason, TranscriptLine
-from graph.lead import LeadProfile
-from integrations.calendar.base import Booking
+from domain.booking import Booking
+from domain.events import HandoffEvent, HandoffReason, TranscriptLine
+from domain.lead import LeadProfile
 
 __all__ = [
     "Attachment",

@@ -9,20 +9,25 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from agents import (
-    AgentReply,
-    ContactFields,
-    LeadFields,
-    evidence_id,
-    merge_profile,
-    prompt_messages,
-)
-from agents.scheduling import booking_key, lead_zone, parse_after
-from graph.lead import Budget, LeadProfile
-from integrations.calendar.base import Slot
+from agents.extraction import evidence_id, merge_profile
+from agents.greeting import GreetingReply
+from agents.inputs import AgentInput
+from agents.output import ContactFields, LeadFields
+from agents.prompts import prompt_messages
+from agents.scheduling.tools import booking_key, lead_zone, parse_after
+from domain.booking import Slot
+from domain.contact import ContactInfo
+from domain.lead import Budget, LeadProfile
 from tests.graph.fakes import lead
 
 BURST = [HumanMessage("I'm Ana", id="m1"), HumanMessage("Budget is 5k USD", id="m2")]
+
+
+def view(**values: Any) -> AgentInput:
+    return AgentInput(
+        contact=ContactInfo(channel="meta", contact="+14155550100"),
+        now=dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC), burst=[], **values,
+    )
 
 
 def fields(**values: Any) -> LeadFields:
@@ -89,9 +94,9 @@ def test_evidence_id_of_an_empty_burst() -> None:
     [(1.7, 1.0, "en"), (-1, 0.0, "en"), (0.4, 0.4, "en")],
 )
 def test_agent_reply_clamps_and_normalizes(raw: float, confidence: float, language: str) -> None:
-    reply = AgentReply.model_validate({
+    reply = GreetingReply.model_validate({
         "reply": "x", "language": "EN-us", "confidence": raw, "resolved": True,
-        "wants_human": False, "stage": "scheduling",
+        "wants_human": False, "stage": "scheduling", "lead": lead(),
     })
     assert (reply.confidence, reply.language) == (confidence, language)
     assert not hasattr(reply, "stage")
@@ -102,8 +107,7 @@ def test_prompt_keeps_the_last_messages_and_the_summary() -> None:
         HumanMessage(f"h{i}", id=f"h{i}") if i % 2 == 0 else AIMessage(f"a{i}", id=f"a{i}")
         for i in range(10)
     ]
-    state = {"messages": messages, "summary": "S"}
-    prompt = prompt_messages("SYSTEM", state, keep=6, context="CTX")
+    prompt = prompt_messages("SYSTEM", view(history=messages, summary="S"), keep=6, context="CTX")
     assert isinstance(prompt[0], SystemMessage)
     assert "SYSTEM" in prompt[0].text and "CTX" in prompt[0].text
     assert isinstance(prompt[1], SystemMessage) and prompt[1].text.endswith("S")
@@ -111,8 +115,9 @@ def test_prompt_keeps_the_last_messages_and_the_summary() -> None:
 
 
 def test_prompt_without_summary() -> None:
-    state = {"messages": [HumanMessage("hi", id="1")]}
-    prompt = prompt_messages("SYSTEM", state, keep=6, context="")
+    prompt = prompt_messages(
+        "SYSTEM", view(history=[HumanMessage("hi", id="1")]), keep=6, context=""
+    )
     assert len(prompt) == 2
 
 

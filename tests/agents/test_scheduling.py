@@ -1,5 +1,6 @@
 """The booked-call exception to silence after a handoff, piece by piece: the keyword net that
-spots "can we move it?", the routing rule, and the burst processor asking the engine."""
+spots "can we move it?", the routing rule, and the burst processor running the graph in the
+contact's `call_booked` mode."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import redis.asyncio as aioredis
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 
-from agents.scheduling import lead_zone
-from graph.routing import booking_changes_allowed, changes_booking, route_start
-from graph.triggers import booking_change_request
-from integrations.calendar.base import Booking
+from agents.intents import booking_change_request
+from agents.scheduling.tools import lead_zone
+from domain.booking import Booking
+from domain.contact import ContactMode
+from graph.engine import TurnResult
+from graph.routing import changes_booking, first_step
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
 from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
@@ -53,35 +56,33 @@ def test_booking_change_request(text: str, expected: str | None) -> None:
 
 def state(**values: Any) -> dict[str, Any]:
     return {
-        "stage": "handoff", "booking": BOOKING, "human_mode": True,
-        "handoff": {"reason": "booked", "at": START},
+        "stage": "handoff", "booking": BOOKING,
         "messages": [HumanMessage(values.pop("text", "Can we move it?"), id="m1")],
         "burst": ["m1"], **values,
     }
 
 
 @pytest.mark.parametrize(
-    ("values", "allowed", "route"),
+    ("values", "mode", "route"),
     [
-        ({}, True, "scheduling"),
-        ({"text": "Thanks!"}, True, END),
-        ({"text": "the second", "changing_booking": True}, True, "scheduling"),
-        ({"handoff": {"reason": "requested", "at": START}}, False, END),
-        ({"handoff": {"reason": "low_confidence", "at": START}}, False, END),
-        ({"booking": None}, False, END),
+        ({}, ContactMode.CALL_BOOKED, "scheduling"),
+        ({"text": "Thanks!"}, ContactMode.CALL_BOOKED, END),
+        ({"text": "the second", "changing_booking": True}, ContactMode.CALL_BOOKED, "scheduling"),
+        # Another handoff, or a person on it: silent.
+        ({}, ContactMode.WAITING, END),
+        ({}, ContactMode.HUMAN, END),
+        ({"booking": None}, ContactMode.CALL_BOOKED, END),
         ({"booking": Booking(id="e", start=START, end=START, calendar="local",
-                             status="cancelled")}, False, END),
+                             status="cancelled")}, ContactMode.CALL_BOOKED, END),
         # The bot has the conversation back (released): a change still goes to scheduling.
-        ({"human_mode": False, "handoff": {"reason": "requested", "at": START}}, True,
-         "scheduling"),
-        ({"human_mode": False, "text": "Thanks!"}, True, "handoff"),
+        ({}, ContactMode.BOT, "scheduling"),
+        ({"text": "Thanks!"}, ContactMode.BOT, "follow_up"),
     ],
 )
-def test_routing_of_a_booked_lead(values: dict[str, Any], allowed: bool, route: str) -> None:
+def test_routing_of_a_booked_lead(values: dict[str, Any], mode: ContactMode, route: str) -> None:
     current = state(**values)
-    assert booking_changes_allowed(current) is allowed
-    assert route_start(current) == route
-    assert changes_booking(current) is (route == "scheduling")
+    assert first_step(current, mode) == route
+    assert changes_booking(current, mode) is (route == "scheduling")
 
 
 def test_lead_zone_uses_the_countrys_main_zone() -> None:
@@ -95,31 +96,34 @@ def test_lead_zone_uses_the_countrys_main_zone() -> None:
 
 @dataclass
 class BookedEngine(FakeEngine):
-    """A fake engine that says whether it still answers a booked call's changes."""
+    """A fake engine whose turns in `call_booked` answer only when `answers` (a change)."""
 
     answers: bool = True
-    asked: int = 0
 
-    async def answers_booking_changes(self, thread_id: str) -> bool:
-        self.asked += 1
-        return self.answers
+    def result(self, reply: str | None, *, mode: ContactMode) -> TurnResult:
+        if mode is ContactMode.CALL_BOOKED and not self.answers:
+            reply = None
+        return super().result(reply, mode=mode)
 
 
 @dataclass
 class HandoffStore(FakeStore):
-    """Human mode from a handoff nobody of the team has acted on."""
+    """A handoff nobody of the team has acted on: `call_booked` for a booked call's."""
 
-    async def silenced(self, channel: str, contact: str) -> str | None:
-        return "handoff"
+    handoff_mode: ContactMode = ContactMode.CALL_BOOKED
+
+    async def mode(self, channel: str, number: str) -> ContactMode:
+        return self.handoff_mode
 
 
 async def _process(
-    redis: aioredis.Redis, text: str, *, answers: bool
+    redis: aioredis.Redis, text: str, *, answers: bool = True,
+    mode: ContactMode = ContactMode.CALL_BOOKED,
 ) -> tuple[BookedEngine, FakeSender]:
     buffer = BurstBuffer(redis, quiet_ms=0, max_wait_ms=0, lease_ms=60_000)
     engine, sender = BookedEngine(answers=answers), FakeSender()
     processor = BurstProcessor(
-        buffer=buffer, engine=engine, sender=sender, store=HandoffStore()
+        buffer=buffer, engine=engine, sender=sender, store=HandoffStore(handoff_mode=mode)
     )
     await buffer.add(message(text))
     for _ in range(250):
@@ -134,17 +138,24 @@ async def _process(
 async def test_an_untouched_booked_handoff_runs_the_graph_without_typing(
     redis: aioredis.Redis,
 ) -> None:
-    engine, sender = await _process(redis, "Can we move it?", answers=True)
-    assert [run["texts"] for run in engine.runs] == [["Can we move it?"]]
+    engine, sender = await _process(redis, "Can we move it?")
+    assert [(run["texts"], run["mode"]) for run in engine.runs] == [
+        (["Can we move it?"], ContactMode.CALL_BOOKED)
+    ]
     assert sender.texts == ["got: Can we move it?"] and sender.typing_calls == 0
 
 
+async def test_a_booked_handoff_records_the_rest_silently(redis: aioredis.Redis) -> None:
+    engine, sender = await _process(redis, "Thanks, see you!", answers=False)
+    assert len(engine.runs) == 1 and sender.texts == []
+
+
 async def test_another_handoff_stays_silent(redis: aioredis.Redis) -> None:
-    engine, sender = await _process(redis, "Can we move it?", answers=False)
-    assert engine.asked == 1 and engine.runs == [] and sender.texts == []
+    engine, sender = await _process(redis, "Can we move it?", mode=ContactMode.WAITING)
+    assert engine.runs == [] and sender.texts == []
 
 
 async def test_commands_stay_silenced_in_a_booked_handoff(redis: aioredis.Redis) -> None:
-    engine, sender = await _process(redis, "/reset", answers=True)
-    assert engine.asked == 0 and engine.runs == [] and engine.resets == []
+    engine, sender = await _process(redis, "/reset")
+    assert engine.runs == [] and engine.resets == []
     assert sender.texts == []

@@ -9,8 +9,8 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from agents import LLM_ERRORS, structured_call
-from agents.qualification import SPEC
+from agents.model_call import LLM_ERRORS, structured_call
+from agents.qualification import AGENT
 from tests.graph.fakes import agent_json
 from tests.utils.scripted_llm import ScriptedLLM
 
@@ -43,16 +43,16 @@ def _closed(schema: dict[str, Any]) -> None:
 
 async def test_sends_a_strict_schema_and_parses_the_answer(llm: ScriptedLLM) -> None:
     llm.push(json=agent_json("How soon do you need it?", budget="300 EUR", budget_amount=300.0))
-    answer = await structured_call(_model(llm), SPEC.output, MESSAGES)
+    answer = await structured_call(_model(llm), AGENT.output, MESSAGES)
 
-    assert isinstance(answer, SPEC.output)
+    assert isinstance(answer, AGENT.output)
     assert answer.reply == "How soon do you need it?"
-    assert answer.lead.budget_amount == 300.0  # type: ignore[attr-defined]
+    assert answer.lead.budget_amount == 300.0
     request = llm.chat_requests[-1]
     assert request["messages"][-1] == {"role": "user", "content": MESSAGES[-1].content}
     response_format = request["response_format"]
     assert response_format["type"] == "json_schema"
-    assert response_format["json_schema"]["name"] == SPEC.output.__name__
+    assert response_format["json_schema"]["name"] == AGENT.output.__name__
     assert response_format["json_schema"]["strict"] is True
     schema = response_format["json_schema"]["schema"]
     assert {"reply", "confidence", "resolved", "wants_human", "lead"} <= set(schema["properties"])
@@ -63,7 +63,7 @@ async def test_the_same_request_on_every_call(llm: ScriptedLLM) -> None:
     model = _model(llm)
     for _ in range(2):
         llm.push(json=agent_json("Hi!"))
-        await structured_call(model, SPEC.output, MESSAGES)
+        await structured_call(model, AGENT.output, MESSAGES)
     first, second = llm.chat_requests
     assert first == second
 
@@ -81,14 +81,15 @@ async def test_the_same_request_on_every_call(llm: ScriptedLLM) -> None:
 async def test_a_bad_answer_raises_an_llm_error(llm: ScriptedLLM, answer: dict[str, Any]) -> None:
     llm.push(**answer)
     with pytest.raises(LLM_ERRORS):
-        await structured_call(_model(llm), SPEC.output, MESSAGES)
+        await structured_call(_model(llm), AGENT.output, MESSAGES)
 
 
 async def test_tool_calls_or_an_answer(llm: ScriptedLLM) -> None:
     from langchain_core.messages import AIMessage
 
-    from agents import structured_or_tool_calls
-    from agents.scheduling import TOOLS, SchedulingReply
+    from agents.model_call import structured_or_tool_calls
+    from agents.scheduling.agent import SchedulingReply
+    from agents.scheduling.tools import TOOLS
 
     model = _model(llm)
     llm.push(tool_calls=[{"name": "find_free_slots", "arguments": {"after": None}}])

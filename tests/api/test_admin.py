@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from agents.handoff import handoff_message
+from domain.contact import ContactMode
+from domain.texts import text as fixed_text
 from tests.utils.e2e import (
     ADMIN_TOKEN,
     CONTACT,
@@ -20,7 +21,7 @@ from tests.utils.e2e import (
 
 THREAD = f"meta:{CONTACT}"
 OTHERS = ["+16505551234", "+34612345678"]
-HANDOFF = handoff_message("requested", "en")
+HANDOFF = fixed_text("handoff.requested", "en")
 
 
 async def hand_over(e2e: E2E, contact: str = CONTACT) -> None:
@@ -174,8 +175,8 @@ async def test_reply_as_the_business_silences_the_bot_until_release(
         released = await e2e.admin("POST", f"/contacts/meta/{CONTACT}/release")
         assert released.json() == {"released": True}
         state = await e2e.pipeline.engine.state(THREAD)
-        assert state["human_mode"] is False
-        assert state["human_stretch"]["notes"] == text
+        assert await e2e.pipeline.store.contacts.mode("meta", CONTACT) is ContactMode.BOT
+        assert state["human_stretch"].notes == text
 
         await e2e.meta("One more question: do you offer training?")
         replies = await e2e.wait_meta_replies(3)
@@ -194,6 +195,19 @@ async def test_reply_as_the_business_silences_the_bot_until_release(
         await e2e.wait_transcript("hello", contact=other)
         await e2e.wait_idle()
         assert e2e.meta_replies(other)[1:] == ["Bob!"]
+
+
+async def test_releasing_a_contact_nobody_took_over_changes_nothing(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    """No human stretch and no notes: the conversation must not believe a person spoke."""
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        await e2e.meta("Hi, I'm Ana")
+        await e2e.wait_meta_replies(1)
+        await e2e.wait_idle()
+        released = await e2e.admin("POST", f"/contacts/meta/{CONTACT}/release")
+        assert released.json() == {"released": False}
+        assert (await e2e.pipeline.engine.state(THREAD)).get("human_stretch") is None
 
 
 async def test_admin_errors_are_4xx_not_500(

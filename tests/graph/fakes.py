@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.events import HandoffEvent, LeadUpdate
-from integrations.calendar.base import Attendee, Booking, Slot, SlotTaken
+from domain.booking import Attendee, Booking, Slot
+from domain.events import HandoffEvent, LeadUpdate
+from integrations.calendar.base import SlotTaken
 
 __all__ = [
     "NOW", "FakeCalendar", "RecordingSink", "agent_json", "is_summary_request", "lead",
@@ -148,8 +149,8 @@ def make_engine(
     **overrides: Any,
 ) -> Any:
     """A `ConversationEngine` on the scripted LLM (real langchain-openai client), no retries."""
+    from domain.events import NullLeadSink
     from graph.engine import ConversationEngine
-    from graph.events import NullLeadSink
 
     values: dict[str, Any] = {"LLM_MAX_RETRIES": 0, "LLM_TIMEOUT_SECONDS": 5.0, **overrides}
     if with_llm:

@@ -17,8 +17,8 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, interrupt
 
+from domain.lead import Budget, LeadProfile, Need, Timeline
 from graph.checkpoint import AsyncRedisSaver
-from graph.lead import Budget, LeadProfile, Need, Timeline
 
 MADRID = ZoneInfo("Europe/Madrid")
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graph.engine import ContactInfo
+from domain.contact import ContactInfo, ContactMode
+from domain.events import HandoffRecord
 from tests.graph.fakes import (
     NOW,
     FakeCalendar,
@@ -42,12 +43,8 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
         "Hi Ana! A CRM for 20 sellers, got it.", name="Ana", company="Acme",
         need="a CRM for our 20 salespeople", need_summary="CRM for 20 sellers",
     ))
-    result = await engine.run_turn(
-        THREAD,
-        [HumanMessage("Hi, I'm Ana from Acme", id="w1"),
-         HumanMessage("We need a CRM for our 20 salespeople", id="w2")],
-        contact=CONTACT,
-    )
+    result = await engine.run_turn(CONTACT, [HumanMessage("Hi, I'm Ana from Acme", id="w1"),
+         HumanMessage("We need a CRM for our 20 salespeople", id="w2")])
     assert (result.stage, result.fallback, result.llm_calls) == ("qualification", False, 1)
     assert result.reply == "Hi Ana! A CRM for 20 sellers, got it."
     state = await engine.state(THREAD)
@@ -68,7 +65,7 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
         "Thanks! Who decides?", budget="around 5k USD a year", budget_amount=5000,
         budget_currency="usd",
     ))
-    result = await engine.run_turn(THREAD, say("around 5k USD a year", "w3"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("around 5k USD a year", "w3"))
     assert result.stage == "qualification"
     budget = (await engine.state(THREAD))["profile"].budget
     assert (budget.amount, budget.currency, budget.message_id) == (5000, "USD", "w3")
@@ -83,7 +80,7 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
         timeline_date="2030-03-01",
     ))
     result = await engine.run_turn(
-        THREAD, say("I'm the CTO and I decide. We want it by March 2030", "w4"), contact=CONTACT
+        CONTACT, say("I'm the CTO and I decide. We want it by March 2030", "w4")
     )
     assert result.stage == "scheduling"
     state = await engine.state(THREAD)
@@ -95,7 +92,7 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     # Scheduling: find slots (a tool call), then offer them.
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("1. Tue 10:00 2. Tue 11:00 3. Tue 12:00 (America/Los_Angeles)"))
-    result = await engine.run_turn(THREAD, say("Sure, let's talk", "w5"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Sure, let's talk", "w5"))
     assert (result.stage, result.llm_calls, result.handoff) == ("scheduling", 2, None)
     state = await engine.state(THREAD)
     assert len(state["offered_slots"]) == 3
@@ -106,26 +103,29 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     assert all(isinstance(m, (HumanMessage, AIMessage)) and not getattr(m, "tool_calls", None)
                for m in state["messages"])
 
-    # The lead picks the second: booked -> handoff (booked), human mode.
+    # The lead picks the second: booked -> handoff (booked); the sink puts the contact in the
+    # mode of a booked call's handoff (Postgres owns it; the graph keeps no copy).
     llm.push(tool_calls=[tool_call("book_slot", option=2)])
     llm.push(json=agent_json("Booked for Tuesday 11:00!"))
-    result = await engine.run_turn(THREAD, say("The second one please", "w6"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("The second one please", "w6"))
     assert result.stage == "handoff"
     assert result.handoff is not None and result.handoff.reason == "booked"
     assert result.reply is not None and result.reply.startswith("Booked for Tuesday 11:00!")
     assert "follow up" in result.reply
     state = await engine.state(THREAD)
-    assert state["human_mode"] is True
+    assert "human_mode" not in state
     assert state["booking"].start == state["offered_slots"][1].start
-    assert state["handoff"] == {"reason": "booked", "at": NOW}
+    assert state["handoff"] == HandoffRecord(reason="booked", at=NOW)
     assert [h.reason for h in sink.handoffs] == ["booked"]
     assert sink.handoffs[0].booking == state["booking"]
     assert sink.handoffs[0].recent[-1].role == "bot"
     assert len(calendar.bookings) == 1
 
-    # Human mode: recorded, silent, no model call.
+    # A person's mode: recorded, silent, no model call.
     calls = len(llm.chat_requests)
-    result = await engine.run_turn(THREAD, say("Thanks! See you", "w7"), contact=CONTACT)
+    result = await engine.run_turn(
+        CONTACT, say("Thanks! See you", "w7"), mode=ContactMode.CALL_BOOKED
+    )
     assert (result.reply, result.llm_calls, result.handoff) == (None, 0, None)
     assert len(llm.chat_requests) == calls
     state = await engine.state(THREAD)
@@ -135,10 +135,10 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     # Release: the bot answers again, knowing a person handled a stretch.
     await engine.release_to_bot(THREAD, human_notes="Agreed a 10% discount")
     state = await engine.state(THREAD)
-    assert state["human_mode"] is False and state["stage"] == "handoff"
-    assert state["human_stretch"]["notes"] == "Agreed a 10% discount"
+    assert state["stage"] == "handoff"
+    assert state["human_stretch"].notes == "Agreed a 10% discount"
     llm.push(json=agent_json("Your call is on Tuesday at 11:00."))
-    result = await engine.run_turn(THREAD, say("When is my call again?", "w8"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("When is my call again?", "w8"))
     assert result.reply == "Your call is on Tuesday at 11:00."
     assert result.handoff is None
     system = llm.chat_requests[-1]["messages"][0]["content"]
@@ -156,7 +156,7 @@ async def test_booking_needs_a_slot_offered_in_an_earlier_message(
     llm.push(tool_calls=[tool_call("find_free_slots", after="2030-01-10")])
     llm.push(tool_calls=[tool_call("book_slot", option=1)])
     llm.push(json=agent_json("Which of these suits you?"))
-    result = await engine.run_turn(THREAD, say("Book anything", "s1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Book anything", "s1"))
     assert result.stage == "scheduling" and result.handoff is None
     assert calendar.bookings == {}
     refused = llm.chat_requests[-1]["messages"][-1]
@@ -171,12 +171,12 @@ async def test_slot_taken_between_offer_and_confirmation(llm: Any, make_settings
     await _qualified(engine, llm)
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("1, 2 or 3?"))
-    await engine.run_turn(THREAD, say("times?", "s1"), contact=CONTACT)
+    await engine.run_turn(CONTACT, say("times?", "s1"))
     offered = (await engine.state(THREAD))["offered_slots"]
     calendar.taken.add(offered[0].start)
     llm.push(tool_calls=[tool_call("book_slot", option=1)])
     llm.push(json=agent_json("Sorry, that one just went. Here are others."))
-    result = await engine.run_turn(THREAD, say("the first", "s2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("the first", "s2"))
     assert result.handoff is None and result.stage == "scheduling"
     assert "just taken" in llm.chat_requests[-1]["messages"][-1]["content"]
 
@@ -187,7 +187,6 @@ async def _qualified(engine: Any, llm: Any) -> None:
         budget_amount=5000, budget_currency="USD", authority="I decide", authority_decides=True,
         timeline="next month",
     ))
-    result = await engine.run_turn(THREAD, say("Ana, CRM, 5k USD, I decide, next month", "q1"),
-                                   contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Ana, CRM, 5k USD, I decide, next month", "q1"))
     assert result.stage == "scheduling"
 

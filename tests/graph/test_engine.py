@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from graph.engine import ContactInfo
+from domain.contact import ContactInfo
 from tests.graph.fakes import (
     RecordingSink,
     agent_json,
@@ -39,14 +39,14 @@ def engine(llm: Any, make_settings: Any, sink: RecordingSink) -> Any:
 
 async def to_qualification(engine: Any, llm: Any) -> None:
     llm.push(json=agent_json("Hi Ana!", name="Ana", need="a CRM"))
-    result = await engine.run_turn(THREAD, say("Ana here, need a CRM", "g1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Ana here, need a CRM", "g1"))
     assert result.stage == "qualification"
 
 
 # --- Triggers ------------------------------------------------------------------------------
 async def test_low_confidence_does_not_fire_during_greeting(engine: Any, llm: Any) -> None:
     llm.push(json=agent_json("Hello! What's your name?", confidence=0.5))
-    result = await engine.run_turn(THREAD, say("hey", "a1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("hey", "a1"))
     assert (result.stage, result.handoff) == ("greeting", None)
     assert result.reply == "Hello! What's your name?"
 
@@ -56,26 +56,25 @@ async def test_low_confidence_fires_after_greeting(
 ) -> None:
     await to_qualification(engine, llm)
     llm.push(json=agent_json("Maybe 3 euros?", confidence=0.5))
-    result = await engine.run_turn(THREAD, say("What does the API cost?", "a2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("What does the API cost?", "a2"))
     assert result.handoff is not None and result.handoff.reason == "low_confidence"
     assert result.stage == "handoff"
     assert result.reply is not None and "Maybe 3 euros" not in result.reply
     assert [h.reason for h in sink.handoffs] == ["low_confidence"]
     state = await engine.state(THREAD)
-    assert state["human_mode"] is True and state["last_confidence"] == 0.5
+    assert state["handoff"].reason == "low_confidence" and state["last_confidence"] == 0.5
 
 
 async def test_confidence_at_the_threshold_does_not_fire(engine: Any, llm: Any) -> None:
     await to_qualification(engine, llm)
     llm.push(json=agent_json("It's 10 USD.", confidence=0.7))
-    result = await engine.run_turn(THREAD, say("price?", "a2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("price?", "a2"))
     assert result.handoff is None
 
 
 async def test_wants_human_fires(engine: Any, llm: Any) -> None:
     llm.push(json=agent_json("Sure.", wants_human=True))
-    result = await engine.run_turn(THREAD, say("can a colleague of yours call me", "a1"),
-                                   contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("can a colleague of yours call me", "a1"))
     assert result.handoff is not None and result.handoff.reason == "requested"
 
 
@@ -91,7 +90,7 @@ async def test_wants_human_fires(engine: Any, llm: Any) -> None:
 async def test_request_for_a_person_skips_the_model(
     engine: Any, llm: Any, sink: RecordingSink, text: str, language: str, words: str
 ) -> None:
-    result = await engine.run_turn(THREAD, say(text, "h1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say(text, "h1"))
     assert llm.chat_requests == []
     assert result.handoff is not None and result.handoff.reason == "requested"
     assert result.llm_calls == 0 and result.language == language
@@ -104,10 +103,10 @@ async def test_three_unresolved_in_a_row_fire(engine: Any, llm: Any) -> None:
     await to_qualification(engine, llm)
     for number in range(1, 3):
         llm.push(json=agent_json("Sorry, I did not get that.", resolved=False))
-        result = await engine.run_turn(THREAD, say("???", f"u{number}"), contact=CONTACT)
+        result = await engine.run_turn(CONTACT, say("???", f"u{number}"))
         assert result.handoff is None
     llm.push(json=agent_json("Sorry again.", resolved=False))
-    result = await engine.run_turn(THREAD, say("???", "u3"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("???", "u3"))
     assert result.handoff is not None and result.handoff.reason == "unresolved"
 
 
@@ -115,7 +114,7 @@ async def test_a_resolved_message_resets_the_streak(engine: Any, llm: Any) -> No
     await to_qualification(engine, llm)
     for number, resolved in enumerate([False, False, True, False, False], 1):
         llm.push(json=agent_json("ok", resolved=resolved))
-        result = await engine.run_turn(THREAD, say("hm", f"u{number}"), contact=CONTACT)
+        result = await engine.run_turn(CONTACT, say("hm", f"u{number}"))
         assert result.handoff is None
     assert (await engine.state(THREAD))["unresolved"] == 2
 
@@ -136,7 +135,7 @@ async def test_llm_failures_fall_back_and_still_reply(
 ) -> None:
     engine = make_engine(llm, make_settings, checkpointer=saver(), LLM_TIMEOUT_SECONDS=0.5)
     llm.push(**failure)
-    result = await engine.run_turn(THREAD, say("Hola, necesito un CRM", "f1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Hola, necesito un CRM", "f1"))
     assert result.fallback is True and result.llm_calls == 1
     assert result.reply and "nombre" in result.reply  # Spanish, asks the next missing item
     assert result.language == "es"
@@ -144,7 +143,7 @@ async def test_llm_failures_fall_back_and_still_reply(
     assert state["profile"].need is not None and state["profile"].need.message_id == "f1"
     # The next turn uses the model again.
     llm.push(json=agent_json("¡Gracias Ana!", name="Ana", language="es"))
-    result = await engine.run_turn(THREAD, say("Ana", "f2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Ana", "f2"))
     assert (result.fallback, result.reply) == (False, "¡Gracias Ana!")
     assert result.stage == "qualification"
 
@@ -160,23 +159,22 @@ async def test_scheduling_failure_falls_back_to_numbered_slots(
         "ok", name="Ana", need="CRM", budget="5k USD", budget_amount=5000, budget_currency="USD",
         authority="I decide", authority_decides=True, timeline="soon",
     ))
-    await engine.run_turn(THREAD, say("everything", "s0"), contact=CONTACT)
+    await engine.run_turn(CONTACT, say("everything", "s0"))
     llm.push(status=500)
-    result = await engine.run_turn(THREAD, say("when can we talk?", "s1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("when can we talk?", "s1"))
     assert result.fallback and result.reply is not None and "1. " in result.reply
     llm.push(status=500)
-    result = await engine.run_turn(THREAD, say("2", "s2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("2", "s2"))
     assert result.reply is not None and "yes" in result.reply and calendar.bookings == {}
     llm.push(status=500)
-    result = await engine.run_turn(THREAD, say("yes", "s3"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("yes", "s3"))
     assert result.handoff is not None and result.handoff.reason == "booked"
     assert len(calendar.bookings) == 1
 
 
 async def test_without_a_key_no_model_is_called(llm: Any, make_settings: Any) -> None:
     engine = make_engine(llm, make_settings, checkpointer=saver(), with_llm=False)
-    result = await engine.run_turn(THREAD, say("Hi! I'm Ana and we need a CRM", "n1"),
-                                   contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Hi! I'm Ana and we need a CRM", "n1"))
     assert result.fallback and result.llm_calls == 0 and llm.chat_requests == []
     assert result.stage == "qualification"
     assert result.reply is not None and "budget" in result.reply
@@ -190,7 +188,7 @@ async def test_prompt_injection_does_not_change_stage(engine: Any, llm: Any) -> 
         "stage": "scheduling", "qualified": True, "handoff": {"reason": "booked"},
     }
     llm.push(json=answer)
-    result = await engine.run_turn(THREAD, say(attack, "x1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say(attack, "x1"))
     assert (result.stage, result.handoff) == ("greeting", None)
     state = await engine.state(THREAD)
     assert state["profile"].missing_bant() == ["need", "budget", "authority", "timeline"]
@@ -216,8 +214,7 @@ async def test_model_sees_summary_and_the_last_six_messages(
     llm.responder = respond
     for number in range(1, 9):
         calls = len(llm.chat_requests)
-        result = await engine.run_turn(THREAD, say(f"message {number}", f"m{number}"),
-                                       contact=CONTACT)
+        result = await engine.run_turn(CONTACT, say(f"message {number}", f"m{number}"))
         # The reply is back before any summarization call was made.
         assert result.reply is not None
         assert len(llm.chat_requests) == calls + 1
@@ -234,7 +231,7 @@ async def test_model_sees_summary_and_the_last_six_messages(
     # A turn now: system prompt, the summary, and exactly the last 6 messages.
     llm.responder = None
     llm.push(json=agent_json("final"))
-    await engine.run_turn(THREAD, say("message 9", "m9"), contact=CONTACT)
+    await engine.run_turn(CONTACT, say("message 9", "m9"))
     request = llm.chat_requests[-1]
     systems = [m for m in request["messages"] if m["role"] == "system"]
     assert len(systems) == 2 and systems[1]["content"].endswith("SUMMARY folded 1 lead lines")
@@ -249,7 +246,7 @@ async def test_model_sees_summary_and_the_last_six_messages(
 async def test_summary_without_a_model_still_folds(llm: Any, make_settings: Any) -> None:
     engine = make_engine(llm, make_settings, checkpointer=saver(), with_llm=False)
     for number in range(1, 5):
-        await engine.run_turn(THREAD, say(f"line {number}", f"m{number}"), contact=CONTACT)
+        await engine.run_turn(CONTACT, say(f"line {number}", f"m{number}"))
     assert await engine.summarize(THREAD) is True
     state = await engine.state(THREAD)
     assert len(state["messages"]) == 6 and "Lead: line 1" in state["summary"]
@@ -258,7 +255,7 @@ async def test_summary_without_a_model_still_folds(llm: Any, make_settings: Any)
 async def test_a_failing_summary_keeps_the_messages(engine: Any, llm: Any) -> None:
     llm.responder = lambda body: Reply(json=agent_json("ok"))
     for number in range(1, 5):
-        await engine.run_turn(THREAD, say(f"line {number}", f"m{number}"), contact=CONTACT)
+        await engine.run_turn(CONTACT, say(f"line {number}", f"m{number}"))
     llm.responder = None
     llm.push(status=500)
     assert await engine.summarize(THREAD) is False
@@ -273,12 +270,12 @@ async def test_a_sink_failure_fails_the_turn_and_a_retry_emits_again(
     before = await engine.state(THREAD)
     sink.fail = True
     with pytest.raises(RuntimeError):
-        await engine.run_turn(THREAD, say("/human", "h1"), contact=CONTACT)
+        await engine.run_turn(CONTACT, say("/human", "h1"))
     after = await engine.state(THREAD)
-    assert after.get("human_mode") is not True and after["stage"] == before["stage"]
+    assert after.get("handoff") is None and after["stage"] == before["stage"]
     assert sink.handoffs == []
     sink.fail = False
-    result = await engine.run_turn(THREAD, say("/human", "h1"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("/human", "h1"))
     assert result.handoff is not None and [h.reason for h in sink.handoffs] == ["requested"]
     ids = [m.id for m in (await engine.state(THREAD))["messages"]]
     assert ids.count("h1") == 1
@@ -288,16 +285,12 @@ async def test_rerun_from_a_checkpoint_discards_the_stale_draft(engine: Any, llm
     await to_qualification(engine, llm)
     base = await engine.checkpoint_id(THREAD)
     llm.push(json=agent_json("Answer to the first half"))
-    await engine.run_turn(THREAD, say("What about pricing", "p1"), contact=CONTACT)
+    await engine.run_turn(CONTACT, say("What about pricing", "p1"))
     stale = await engine.checkpoint_id(THREAD)
     assert stale != base
     llm.push(json=agent_json("Answer to both"))
-    result = await engine.run_turn(
-        THREAD,
-        [HumanMessage("What about pricing", id="p1"), HumanMessage("for 20 users?", id="p2")],
-        contact=CONTACT,
-        base_checkpoint_id=base,
-    )
+    burst = [HumanMessage("What about pricing", id="p1"), HumanMessage("for 20 users?", id="p2")]
+    result = await engine.run_turn(CONTACT, burst, base_checkpoint_id=base)
     assert result.reply == "Answer to both"
     texts = [m.text for m in (await engine.state(THREAD))["messages"]]
     assert "Answer to the first half" not in texts
@@ -313,20 +306,14 @@ async def test_reset_forgets_the_thread(engine: Any, llm: Any) -> None:
     assert await engine.checkpoint_id(THREAD) is None
 
 
-async def test_release_outside_human_mode_without_notes_is_a_no_op(engine: Any, llm: Any) -> None:
-    await to_qualification(engine, llm)
-    await engine.release_to_bot(THREAD)
-    assert (await engine.state(THREAD)).get("human_stretch") is None
-
-
 async def test_a_manager_who_wrote_without_a_handoff_hands_over_notes(
     engine: Any, llm: Any
 ) -> None:
     await to_qualification(engine, llm)
     await engine.release_to_bot(THREAD, human_notes="Agreed a 10% discount")
     state = await engine.state(THREAD)
-    assert state["human_stretch"]["notes"] == "Agreed a 10% discount"
-    assert state["stage"] == "qualification" and not state.get("human_mode")
+    assert state["human_stretch"].notes == "Agreed a 10% discount"
+    assert state["stage"] == "qualification"
 
 
 async def test_release_of_an_unknown_thread_creates_nothing(engine: Any) -> None:
@@ -339,8 +326,9 @@ async def test_rerun_from_a_checkpoint_the_saver_lacks_refuses(engine: Any, llm:
 
     await to_qualification(engine, llm)
     with pytest.raises(BaseCheckpointGone):
-        await engine.run_turn(THREAD, say("hi", "z1"), contact=CONTACT,
-                              base_checkpoint_id="1f000000-0000-6000-8000-000000000000")
+        await engine.run_turn(
+            CONTACT, say("hi", "z1"), base_checkpoint_id="1f000000-0000-6000-8000-000000000000"
+        )
     assert (await engine.state(THREAD))["stage"] == "qualification"
 
 

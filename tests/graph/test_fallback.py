@@ -7,11 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from graph.fallback import (
-    FALLBACK_TURNS,
-    detect_language,
-    format_slot,
-    next_item,
+from agents.fallback.parsers import (
     parse_budget,
     parse_date,
     parse_decides,
@@ -19,12 +15,18 @@ from graph.fallback import (
     parse_name,
     parse_slot_choice,
     parse_yes_no,
+)
+from agents.fallback.policy import (
+    FALLBACK_TURNS,
+    format_slot,
+    next_item,
     qualify,
     scheduling_action,
-    text_for,
 )
-from graph.lead import Budget, LeadProfile, Need
-from integrations.calendar.base import Slot
+from domain.booking import Slot
+from domain.language import detect_language
+from domain.lead import Budget, LeadProfile, Need
+from domain.texts import text
 
 
 @pytest.mark.parametrize(
@@ -250,7 +252,7 @@ def test_qualify_asks_the_next_missing_item_in_the_leads_language() -> None:
     step = qualify(profile, asked="budget", texts=["5k"], message_id="m", language="pt",
                    first_turn=False)
     assert step.asked == "authority"
-    assert step.reply == text_for("thanks", "pt") + " " + text_for("ask_authority", "pt")
+    assert step.reply == text("greeting.thanks", "pt") + " " + text("ask.authority", "pt")
 
 
 def test_qualify_when_everything_is_known_proposes_a_call() -> None:
@@ -263,7 +265,7 @@ def test_qualify_when_everything_is_known_proposes_a_call() -> None:
 
 
 def test_unsupported_language_gets_english() -> None:
-    assert text_for("ask_name", "de") == text_for("ask_name", "en")
+    assert text("ask.name", "de") == text("ask.name", "en")
 
 
 def test_fallback_turns_are_counted() -> None:

@@ -8,13 +8,10 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 
-from graph.lead import Authority, Budget, LeadProfile, Need, Timeline
-from graph.routing import (
-    next_stage,
-    route_after_agent,
-    route_start,
-    stage_for,
-)
+from domain.contact import ContactMode
+from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
+from graph.builder import _after_rules
+from graph.routing import first_step, next_stage, stage_for
 
 NEED = Need(words="a CRM")
 BANT: dict[str, Any] = {
@@ -73,31 +70,29 @@ def said(text: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("state", "expected"),
+    ("state", "mode", "expected"),
     [
-        ({"task": "summarize"}, "summarize"),
-        ({"task": "release"}, "release"),
-        ({}, "greeting"),
-        ({"task": "turn"}, "greeting"),
-        ({"stage": "greeting"}, "greeting"),
-        ({"stage": "qualification"}, "qualification"),
-        ({"stage": "scheduling"}, "scheduling"),
-        ({"stage": "handoff"}, "handoff"),
-        ({"stage": "qualification", **said("/human")}, "hand_over"),
-        ({"stage": "qualification", **said("how much is it?")}, "qualification"),
-        ({"stage": "handoff", "human_mode": True}, END),
-        ({"stage": "handoff", "human_mode": True, **said("/human")}, END),
-        ({"stage": "scheduling", "human_mode": False}, "scheduling"),
+        ({}, ContactMode.BOT, "greeting"),
+        ({"stage": "greeting"}, ContactMode.BOT, "greeting"),
+        ({"stage": "qualification"}, ContactMode.BOT, "qualification"),
+        ({"stage": "scheduling"}, ContactMode.BOT, "scheduling"),
+        ({"stage": "handoff"}, ContactMode.BOT, "follow_up"),
+        ({"stage": "qualification", **said("/human")}, ContactMode.BOT, "hand_over"),
+        ({"stage": "qualification", **said("how much is it?")}, ContactMode.BOT, "qualification"),
+        ({"stage": "handoff"}, ContactMode.WAITING, END),
+        ({"stage": "handoff", **said("/human")}, ContactMode.WAITING, END),
+        ({"stage": "handoff", **said("/human")}, ContactMode.HUMAN, END),
+        ({"stage": "scheduling"}, ContactMode.BOT, "scheduling"),
     ],
 )
-def test_route_start(state: dict[str, Any], expected: str) -> None:
-    assert route_start(state) == expected
+def test_first_step(state: dict[str, Any], mode: ContactMode, expected: str) -> None:
+    assert first_step(state, mode) == expected
 
 
 @pytest.mark.parametrize(
     ("reason", "expected"),
-    [(None, END), ("booked", "hand_over"), ("requested", "hand_over"),
+    [(None, "record"), ("booked", "hand_over"), ("requested", "hand_over"),
      ("unresolved", "hand_over"), ("low_confidence", "hand_over")],
 )
-def test_route_after_agent(reason: str | None, expected: str) -> None:
-    assert route_after_agent({"handoff_reason": reason}) == expected
+def test_after_the_rules(reason: str | None, expected: str) -> None:
+    assert _after_rules({"handoff_reason": reason}) == expected  # type: ignore[typeddict-item]

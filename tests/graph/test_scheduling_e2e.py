@@ -20,16 +20,17 @@ import pytest
 import redis.asyncio as aioredis
 from langchain_core.messages import HumanMessage
 
+from agents.fallback.policy import format_slot
 from core.migrate import apply_migrations
+from domain.booking import Attendee, Slot
+from domain.contact import ContactInfo, ContactMode
 from graph.checkpoint import AsyncRedisSaver
-from graph.engine import ContactInfo, ConversationEngine
-from graph.fallback import format_slot
-from integrations.calendar.base import Attendee, Calendar, Slot
+from graph.engine import ConversationEngine, TurnResult
+from integrations.calendar.base import Calendar
 from integrations.calendar.google import GoogleCalendar, booking_from_event, load_credentials
 from integrations.calendar.local import LocalCalendar
 from integrations.calendar.slots import SlotRules
 from integrations.leads import LeadStore
-from pipeline.adapters import StoreForPipeline
 from tests.graph.fakes import NOW, RecordingSink, agent_json, saver, tool_call
 from tests.utils.fake_google_calendar import FakeGoogleCalendar
 from tests.utils.servers import ThreadedServer
@@ -157,7 +158,7 @@ async def store(pool: asyncpg.Pool) -> AsyncIterator[LeadStore]:
     def clock() -> datetime:
         return NOW + timedelta(seconds=next(ticks))
 
-    yield LeadStore(pool, clock=clock)
+    yield LeadStore.open(pool, clock=clock)
 
 
 def tool_names(body: dict[str, Any]) -> list[str]:
@@ -173,7 +174,7 @@ def last_tool_output(llm: Any) -> str:
 async def qualify(engine: ConversationEngine, llm: Any) -> None:
     llm.push(json=QUALIFIED)
     result = await engine.run_turn(
-        THREAD, say("Ana from Acme: a CRM, 5k USD, I decide, next month", "q1"), contact=CONTACT
+        CONTACT, say("Ana from Acme: a CRM, 5k USD, I decide, next month", "q1")
     )
     assert result.stage == "scheduling"
 
@@ -182,7 +183,7 @@ async def offer(engine: ConversationEngine, llm: Any, text: str, message_id: str
     """A turn in which the model finds slots and offers them (its reply forgets the zone)."""
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("Which one suits you: 1, 2 or 3?"))
-    result = await engine.run_turn(THREAD, say(text, message_id), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say(text, message_id))
     assert result.reply == f"Which one suits you: 1, 2 or 3?\n({LEAD_ZONE})"  # zone named
     listed = last_tool_output(llm)
     offered: list[Slot] = (await engine.state(THREAD))["offered_slots"]
@@ -208,14 +209,14 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
 
     # The lead picks the second; the model asks back before booking.
     llm.push(json=agent_json(f"Shall I book Mon 7 Jan, 04:30 ({LEAD_ZONE})?"))
-    result = await engine.run_turn(THREAD, say("the second", "s2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("the second", "s2"))
     assert (result.stage, result.handoff) == ("scheduling", None)
     assert await setup.events() == []
 
     # Confirmed: booked, handoff `booked`, the booking in the state and with the sink.
     llm.push(tool_calls=[tool_call("book_slot", option=2)])
     llm.push(json=agent_json(f"Booked: Mon 7 Jan, 04:30 ({LEAD_ZONE})."))
-    result = await engine.run_turn(THREAD, say("yes", "s3"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("yes", "s3"))
     assert result.stage == "handoff"
     assert result.handoff is not None and result.handoff.reason == "booked"
     assert tool_names(llm.chat_requests[-1]) == ["find_free_slots", "book_slot"]
@@ -223,16 +224,17 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     booking = state["booking"]
     assert (booking.start, booking.calendar, booking.status) == (offered[1].start, setup.name,
                                                                  "confirmed")
-    assert state["human_mode"] is True and state["handoff"]["reason"] == "booked"
+    assert state["handoff"].reason == "booked"
     assert result.handoff.booking == booking and sink.updates[-1].booking == booking
     assert [(i, s.start, st) for i, s, st in await setup.events()] == [
         (booking.id, offered[1].start, "confirmed")
     ]
-    assert await engine.answers_booking_changes(THREAD)
 
-    # Human mode: anything but a change of the call is recorded, silently, without the model.
+    # The mode of a booked call's handoff (the store's; played here): anything but a change of
+    # the call is recorded, silently, without the model.
+    mode = ContactMode.CALL_BOOKED
     calls = len(llm.chat_requests)
-    result = await engine.run_turn(THREAD, say("Thanks! See you then", "s4"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Thanks! See you then", "s4"), mode=mode)
     assert (result.reply, result.llm_calls) == (None, 0)
     assert len(llm.chat_requests) == calls
 
@@ -240,7 +242,7 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     moved_from = booking
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("Sure, which one: 1, 2 or 3?"))
-    result = await engine.run_turn(THREAD, say("Can we move it?", "s5"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Can we move it?", "s5"), mode=mode)
     assert result.reply == f"Sure, which one: 1, 2 or 3?\n({LEAD_ZONE})"
     assert result.handoff is None and result.stage == "handoff"
     assert tool_names(llm.chat_requests[-1]) == [
@@ -250,7 +252,7 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     assert "already booked" in system and "The lead's booked call: Mon 7 Jan" in system
     state = await engine.state(THREAD)
     new_offer: list[Slot] = state["offered_slots"]
-    assert state["changing_booking"] is True and state["human_mode"] is True
+    assert state["changing_booking"] is True
     assert moved_from.start not in [s.start for s in new_offer]
 
     # The first new slot goes to someone else before the lead answers: fresh options.
@@ -258,7 +260,7 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     llm.push(tool_calls=[tool_call("reschedule_booking", option=1)])
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("Sorry, that one just went. Which now: 1, 2 or 3?"))
-    result = await engine.run_turn(THREAD, say("the first", "s6"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("the first", "s6"), mode=mode)
     refused = llm.chat_requests[-1]["messages"][-3]
     assert refused["role"] == "tool" and refused["content"].startswith("Not moved")
     assert "just taken" in refused["content"]
@@ -271,12 +273,12 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
 
     # Pick, confirm, moved: same event, new time, in the state and with the sink.
     llm.push(json=agent_json("Move it to the second one?"))
-    await engine.run_turn(THREAD, say("the second then", "s7"), contact=CONTACT)
+    await engine.run_turn(CONTACT, say("the second then", "s7"), mode=mode)
     assert (await engine.state(THREAD))["booking"] == moved_from
     llm.push(tool_calls=[tool_call("reschedule_booking", option=2)])
     llm.push(json=agent_json("Done, your call moved."))
     handoffs = len(sink.handoffs)
-    result = await engine.run_turn(THREAD, say("yes please", "s8"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("yes please", "s8"), mode=mode)
     assert last_tool_output(llm).startswith(f"Moved to {format_slot(fresh[1], NEW_YORK, 'en')}.")
     state = await engine.state(THREAD)
     moved = state["booking"]
@@ -285,14 +287,14 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     assert (moved.id, moved.start, moved.status) == (moved_from.id, fresh[1].start, "confirmed")
     assert sink.updates[-1].booking == moved
     assert len(sink.handoffs) == handoffs and result.handoff is None  # no second email
-    assert state["changing_booking"] is False and state["human_mode"] is True
+    assert state["changing_booking"] is False
     assert [(i, s.start, st) for i, s, st in await setup.events() if i == moved.id] == [
         (moved.id, fresh[1].start, "confirmed")
     ]
 
     # The change is done: silent again.
     calls = len(llm.chat_requests)
-    result = await engine.run_turn(THREAD, say("Great, thanks!", "s9"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("Great, thanks!", "s9"), mode=mode)
     assert result.reply is None and len(llm.chat_requests) == calls
 
 
@@ -308,11 +310,11 @@ async def test_slot_taken_between_offer_and_confirmation_gives_fresh_options(
     llm.push(tool_calls=[tool_call("book_slot", option=1)])
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("Sorry, that time was just taken. These are free: 1, 2 or 3?"))
-    result = await engine.run_turn(THREAD, say("the first one", "t2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("the first one", "t2"))
     assert "just taken" in llm.chat_requests[-1]["messages"][-3]["content"]
     assert (result.stage, result.handoff) == ("scheduling", None)
     state = await engine.state(THREAD)
-    assert state.get("booking") is None and not state.get("human_mode")
+    assert state.get("booking") is None and state.get("handoff") is None
     assert offered[0].start not in [s.start for s in state["offered_slots"]]
     assert [st for _, _, st in await setup.events()] == (
         ["confirmed"] if setup.name == "local" else []  # only the other lead's booking
@@ -329,21 +331,29 @@ async def test_fallback_never_confirms_a_taken_slot(
         with_llm=False,
     )
     for number, text in enumerate(["Hi, I'm Ana", "a CRM", "5k USD", "I decide", "next month"]):
-        await engine.run_turn(THREAD, say(text, f"f{number}"), contact=CONTACT)
-    result = await engine.run_turn(THREAD, say("yes", "f5"), contact=CONTACT)
+        await engine.run_turn(CONTACT, say(text, f"f{number}"))
+    result = await engine.run_turn(CONTACT, say("yes", "f5"))
     assert result.stage == "scheduling" and result.reply is not None
     assert result.reply.count(f"({LEAD_ZONE})") == 3
     offered = (await engine.state(THREAD))["offered_slots"]
-    result = await engine.run_turn(THREAD, say("2", "f6"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("2", "f6"))
     assert result.reply is not None and result.reply.startswith("Shall I book")
     await setup.take(offered[1])
-    result = await engine.run_turn(THREAD, say("yes", "f7"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("yes", "f7"))
     assert result.reply is not None and result.reply.startswith("Sorry, that time was just taken")
     assert "Done" not in result.reply and result.handoff is None
     assert (await engine.state(THREAD)).get("booking") is None
 
 
-# --- Cancel, and the pipeline's side of the exception ------------------------------------------
+# --- Cancel, and the store's side of the exception -----------------------------------------
+
+
+async def turn(
+    engine: ConversationEngine, store: LeadStore, text: str, message_id: str
+) -> TurnResult:
+    """A turn in the contact's mode as the store says it, as the pipeline runs it."""
+    mode = await store.contacts.mode("meta", CONTACT.contact)
+    return await engine.run_turn(CONTACT, say(text, message_id), mode=mode)
 
 
 async def booked(engine: ConversationEngine, llm: Any) -> None:
@@ -351,7 +361,7 @@ async def booked(engine: ConversationEngine, llm: Any) -> None:
     await offer(engine, llm, "when?", "b1")
     llm.push(tool_calls=[tool_call("book_slot", option=1)])
     llm.push(json=agent_json("Booked!"))
-    result = await engine.run_turn(THREAD, say("the first, yes", "b2"), contact=CONTACT)
+    result = await engine.run_turn(CONTACT, say("the first, yes", "b2"))
     assert result.handoff is not None and result.handoff.reason == "booked"
 
 
@@ -362,58 +372,58 @@ async def test_cancel_in_the_booked_handoff_updates_the_lead_row(
         pool, rules=SlotRules.from_settings(make_settings(**BUSINESS)),
         organizer_email="sales@example.com", clock=lambda: NOW,
     )
-    engine = engine_for(llm, make_settings, calendar=calendar, sink=store, checkpointer=saver())
+    engine = engine_for(
+        llm, make_settings, calendar=calendar, sink=store.sink, checkpointer=saver()
+    )
     await booked(engine, llm)
-    (lead,) = await store.list_leads()
+    (lead,) = await store.leads.list_leads()
     assert lead.status == "booked" and lead.booking is not None
     booking_id = lead.booking.id
 
     llm.push(json=agent_json("Cancel your call on Monday? Or shall we find another time?"))
-    result = await engine.run_turn(THREAD, say("Please cancel the call", "c1"), contact=CONTACT)
+    result = await turn(engine, store, "Please cancel the call", "c1")
     assert result.reply is not None and (await engine.state(THREAD))["changing_booking"]
     llm.push(tool_calls=[tool_call("cancel_booking")])
     llm.push(json=agent_json("Done, it's cancelled."))
-    result = await engine.run_turn(THREAD, say("yes, cancel it", "c2"), contact=CONTACT)
+    result = await turn(engine, store, "yes, cancel it", "c2")
     assert result.reply == "Done, it's cancelled." and result.handoff is None
     state = await engine.state(THREAD)
     assert state["booking"].status == "cancelled" and state["changing_booking"] is False
-    (lead,) = await store.list_leads()
+    (lead,) = await store.leads.list_leads()
     assert lead.booking is not None
     assert (lead.booking.id, lead.booking.status) == (booking_id, "cancelled")
     async with pool.acquire() as conn:
         status = await conn.fetchval("SELECT status FROM calendar_bookings")
     assert status == "cancelled"
     # Nothing left to change: silent, as after any handoff.
-    assert not await engine.answers_booking_changes(THREAD)
-    result = await engine.run_turn(THREAD, say("Can we move it?", "c3"), contact=CONTACT)
+    result = await turn(engine, store, "Can we move it?", "c3")
     assert result.reply is None
 
 
 async def test_pipeline_lets_the_graph_answer_only_an_untouched_booked_handoff(
     pool: asyncpg.Pool, store: LeadStore, llm: Any, make_settings: Any
 ) -> None:
-    """The store says whether a person has acted since the handoff; the engine whether the
-    handoff is a booked call's. Another reason, or a person's message, keeps the bot silent."""
+    """The store says whether a person has acted since the handoff and whether the handoff is a
+    booked call's. Another reason, or a person's message, keeps the bot silent."""
     calendar = LocalCalendar(
         pool, rules=SlotRules.from_settings(make_settings(**BUSINESS)),
         organizer_email="sales@example.com", clock=lambda: NOW,
     )
-    engine = engine_for(llm, make_settings, calendar=calendar, sink=store, checkpointer=saver())
-    pipeline_store = StoreForPipeline(store, human_idle_hours=24)
+    engine = engine_for(
+        llm, make_settings, calendar=calendar, sink=store.sink, checkpointer=saver()
+    )
     await booked(engine, llm)
-    assert await pipeline_store.silenced("meta", CONTACT.contact) == "handoff"
-    assert await engine.answers_booking_changes(THREAD)
+    assert await store.contacts.mode("meta", CONTACT.contact) is ContactMode.CALL_BOOKED
 
     # During the change the lead asks for a person: a `requested` handoff ends the exception.
     llm.push(json=agent_json("Let me get a person.", wants_human=True))
-    result = await engine.run_turn(THREAD, say("I need to reschedule", "p1"), contact=CONTACT)
+    result = await turn(engine, store, "I need to reschedule", "p1")
     assert result.handoff is not None and result.handoff.reason == "requested"
     state = await engine.state(THREAD)
     assert state["changing_booking"] is False and state["booking"].status == "confirmed"
-    assert not await engine.answers_booking_changes(THREAD)
-    assert await pipeline_store.silenced("meta", CONTACT.contact) == "human"
+    assert await store.contacts.mode("meta", CONTACT.contact) is ContactMode.HUMAN
     calls = len(llm.chat_requests)
-    result = await engine.run_turn(THREAD, say("Can we move it?", "p2"), contact=CONTACT)
+    result = await turn(engine, store, "Can we move it?", "p2")
     assert result.reply is None and len(llm.chat_requests) == calls
 
 
@@ -424,10 +434,11 @@ async def test_a_persons_message_ends_the_exception(
         pool, rules=SlotRules.from_settings(make_settings(**BUSINESS)),
         organizer_email="sales@example.com", clock=lambda: NOW,
     )
-    engine = engine_for(llm, make_settings, calendar=calendar, sink=store, checkpointer=saver())
-    pipeline_store = StoreForPipeline(store, human_idle_hours=24)
+    engine = engine_for(
+        llm, make_settings, calendar=calendar, sink=store.sink, checkpointer=saver()
+    )
     await booked(engine, llm)
-    await store.record_outbound(
+    await store.contacts.record_outbound(
         "meta", CONTACT.contact, "Hi Ana, see you Monday!", author="human", message_ids=["h1"]
     )
-    assert await pipeline_store.silenced("meta", CONTACT.contact) == "human"
+    assert await store.contacts.mode("meta", CONTACT.contact) is ContactMode.HUMAN

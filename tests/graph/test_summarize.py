@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 
-from graph.summarize import MAX_SUMMARY_CHARS, clip, messages_to_fold, plain_summary, summarize_node
+from graph.summarize import MAX_SUMMARY_CHARS, clip, fold_history, messages_to_fold, plain_summary
 
 
 def history(count: int) -> list[HumanMessage | AIMessage]:
@@ -39,11 +39,11 @@ def test_plain_summary_stays_bounded() -> None:
 
 
 async def test_node_without_a_model_removes_the_old_messages() -> None:
-    update = await summarize_node({"messages": history(8), "summary": "before"}, model=None, keep=6)
-    assert update["folded"] is True
+    update = await fold_history({"messages": history(8), "summary": "before"}, model=None, keep=6)
+    assert update is not None
     assert update["messages"] == [RemoveMessage(id="m0"), RemoveMessage(id="m1")]
     assert update["summary"] == "before\nLead: lead 0"
 
 
 async def test_node_with_nothing_to_fold() -> None:
-    assert await summarize_node({"messages": history(6)}, model=None, keep=6) == {"folded": False}
+    assert await fold_history({"messages": history(6)}, model=None, keep=6) is None

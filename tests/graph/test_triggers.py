@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from graph.triggers import asks_for_human, evaluate, next_streak
+from agents.intents import asks_for_human
+from graph.triggers import evaluate, next_streak
 
 BASE: dict[str, Any] = {
     "stage": "qualification",

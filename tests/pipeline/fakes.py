@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from domain.contact import ContactInfo, ContactMode
+from graph.engine import BaseCheckpointGone, TurnResult
 from integrations.whatsapp.types import InboundMessage
 
 _ids = itertools.count(1)
@@ -30,14 +33,6 @@ def message(
 
 
 @dataclass
-class Result:
-    reply: str | None
-    fallback: bool = False
-    language: str | None = None
-    history: int = 2
-
-
-@dataclass
 class FakeEngine:
     """Answers "got: <texts>"; `gate` holds a run until released; `fail` raises."""
 
@@ -51,25 +46,32 @@ class FakeEngine:
 
     async def run_turn(
         self,
-        thread_id: str,
+        contact: ContactInfo,
         messages: list[Any],
         *,
-        contact: Any,
+        mode: ContactMode = ContactMode.BOT,
         base_checkpoint_id: str | None = None,
-    ) -> Result:
+    ) -> TurnResult:
         texts = [m.content for m in messages]
         if base_checkpoint_id and self.base_gone:
-            from graph.engine import BaseCheckpointGone
-
             raise BaseCheckpointGone("pruned")
-        self.runs.append({"thread": thread_id, "texts": texts, "base": base_checkpoint_id})
+        self.runs.append({
+            "thread": contact.thread_id, "texts": texts, "base": base_checkpoint_id, "mode": mode,
+        })
         self.started.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
             self.fail -= 1
             raise ConnectionError("postgres is down")
-        return Result(reply="got: " + " | ".join(texts))
+        return self.result("got: " + " | ".join(texts), mode=mode)
+
+    def result(self, reply: str | None, *, mode: ContactMode) -> TurnResult:
+        """What the turn answers (a subclass may stay silent in some modes)."""
+        return TurnResult(
+            reply=reply, stage="greeting", handoff=None, fallback=False, llm_calls=1,
+            language=None, history=2,
+        )
 
     async def checkpoint_id(self, thread_id: str) -> str | None:
         return self.checkpoint
@@ -93,9 +95,6 @@ class FakeEngine:
 
     async def prune(self, thread_id: str) -> None:
         return None
-
-    async def answers_booking_changes(self, thread_id: str) -> bool:
-        return False
 
     async def release_to_bot(self, thread_id: str, *, human_notes: str | None = None) -> None:
         if self.fail_release:
@@ -145,32 +144,36 @@ class FakeStore:
 
     fail_record: int = 0
 
-    async def record_inbound(self, message: InboundMessage) -> None:
+    async def record_inbound(self, message: InboundMessage) -> bool:
         if self.fail_record:
             self.fail_record -= 1
             raise ConnectionError("postgres is down")
         self.inbound.append(message.message_id)
+        return True
 
     async def record_outbound(
-        self, *, channel: str, contact: str, text: str, message_ids: list[str]
-    ) -> None:
+        self, channel: str, number: str, text: str, *, message_ids: Sequence[str] = ()
+    ) -> bool:
         self.outbound.append(text)
+        return True
 
     stretch_over: str | None = None
     """The notes of a human stretch that went idle and is not released yet."""
 
-    async def silenced(self, channel: str, contact: str) -> str | None:
+    async def mode(self, channel: str, number: str) -> ContactMode:
         if self.opted_out:
-            return "opted_out"
+            return ContactMode.OPTED_OUT
         if self.human:
-            return "human"
-        return "returning" if self.stretch_over is not None else None
+            return ContactMode.HUMAN
+        return ContactMode.RETURNING if self.stretch_over is not None else ContactMode.BOT
 
-    async def human_notes(self, channel: str, contact: str) -> str:
+    async def human_notes(self, channel: str, number: str) -> str:
         return self.stretch_over or ""
 
-    async def release(self, channel: str, contact: str) -> None:
+    async def release(self, channel: str, number: str) -> bool:
         self.stretch_over = None
+        return True
 
-    async def set_opt_out(self, channel: str, contact: str, opted_out: bool) -> None:
+    async def set_opt_out(self, channel: str, number: str, opted_out: bool) -> bool:
         self.opted_out = opted_out
+        return True

@@ -9,7 +9,6 @@ import base64
 import itertools
 import logging
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +18,8 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from domain.contact import ContactInfo, ContactMode
+from graph.engine import TurnResult
 from integrations.media import MediaDownloader
 from integrations.speech import Speech
 from integrations.whatsapp.types import InboundMessage, Location, MediaRef
@@ -112,12 +113,12 @@ class ModelEngine(FakeEngine):
         self.turns: list[list[HumanMessage]] = []
 
     async def run_turn(
-        self, thread_id: str, messages: list[Any], *, contact: Any,
-        base_checkpoint_id: str | None = None,
-    ) -> Any:
+        self, contact: ContactInfo, messages: list[Any], *,
+        mode: ContactMode = ContactMode.BOT, base_checkpoint_id: str | None = None,
+    ) -> TurnResult:
         self.turns.append(list(messages))
         answer = await self.model.ainvoke([SystemMessage(content="You qualify leads."), *messages])
-        return SimpleNamespace(reply=answer.content, fallback=False, language=None)
+        return self.result(answer.text, mode=mode)
 
 
 async def run_burst(

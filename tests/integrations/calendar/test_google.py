@@ -13,14 +13,8 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from integrations.calendar.base import (
-    Attendee,
-    Booking,
-    CalendarError,
-    CalendarUnavailable,
-    Slot,
-    SlotTaken,
-)
+from domain.booking import Attendee, Booking, Slot
+from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.google import (
     GoogleCalendar,
     api_base_url,

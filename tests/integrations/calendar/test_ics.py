@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from icalendar import Calendar
 
-from integrations.calendar.base import Attendee, Booking
+from domain.booking import Attendee, Booking
 from integrations.calendar.ics import invitation_attachment, invitation_ics
 
 START = datetime(2025, 3, 31, 9, 0, tzinfo=ZoneInfo("Europe/Madrid"))

@@ -14,14 +14,8 @@ import pytest
 from icalendar import Calendar as ICalendar
 
 from core.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations
-from integrations.calendar.base import (
-    Attendee,
-    Booking,
-    CalendarError,
-    CalendarUnavailable,
-    Slot,
-    SlotTaken,
-)
+from domain.booking import Attendee, Booking, Slot
+from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.local import Invitation, LocalCalendar
 from integrations.calendar.slots import SlotRules
 

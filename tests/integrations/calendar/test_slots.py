@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.calendar.base import Slot
+from domain.booking import Slot
 from integrations.calendar.slots import (
     SlotRules,
     format_slot,

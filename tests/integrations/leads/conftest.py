@@ -18,9 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from core.migrate import apply_migrations
-from graph.events import HandoffEvent, HandoffReason, LeadUpdate, Stage, TranscriptLine
-from graph.lead import Authority, Budget, LeadProfile, Need, Timeline
-from integrations.calendar.base import Booking
+from domain.booking import Booking
+from domain.events import HandoffEvent, HandoffReason, LeadUpdate, Stage, TranscriptLine
+from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
 from integrations.leads import LeadStore
 from integrations.mail import SmtpMailer
 from integrations.outbox import OutboxWorker
@@ -97,7 +97,7 @@ async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 def store(db: asyncpg.Pool, clock: Clock) -> LeadStore:
-    return LeadStore(db, human_idle_hours=24, clock=clock)
+    return LeadStore.open(db, human_idle_hours=24, clock=clock)
 
 
 def make_worker(pool: asyncpg.Pool, port: int, **options: Any) -> OutboxWorker:

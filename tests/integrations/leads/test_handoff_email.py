@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 
 from core.connections import open_pool
 from core.migrate import apply_migrations
-from graph.events import HandoffReason
+from domain.events import HandoffReason
 from integrations.leads import LeadStore
 from integrations.mail import MailUnavailable, SmtpMailer
 from integrations.outbox import CLAIM_DUE, OutboxWorker, stable_message_id
@@ -44,8 +44,8 @@ async def test_each_reason_gives_one_lead_and_one_email(
 ) -> None:
     handler, _ = smtp_server
     event = handoff_event(reason)
-    await store.handed_off(event)
-    await store.handed_off(event)  # a re-run of the same burst
+    await store.sink.handed_off(event)
+    await store.sink.handed_off(event)  # a re-run of the same burst
 
     assert await worker.run_once() == 1
     assert await worker.run_once() == 0
@@ -76,9 +76,9 @@ async def test_each_reason_gives_one_lead_and_one_email(
         assert "2030-03-05 09:00" in plain
         assert 'href="https://calendar.example/evt-123"' in html
 
-    detail = (await store.list_leads())[0]
+    detail = (await store.leads.list_leads())[0]
     assert detail.status == ("booked" if reason == "booked" else "handed_off")
-    assert await store.is_silenced("meta", NUMBER)
+    assert (await store.contacts.mode("meta", NUMBER)).silenced
 
 
 async def test_two_concurrent_handoffs_give_one_lead_one_handoff_one_email(
@@ -88,10 +88,10 @@ async def test_two_concurrent_handoffs_give_one_lead_one_handoff_one_email(
     db: asyncpg.Pool,
 ) -> None:
     event = handoff_event("requested")
-    await asyncio.gather(*(store.handed_off(event) for _ in range(2)))
+    await asyncio.gather(*(store.sink.handed_off(event) for _ in range(2)))
     # and a wider race, with a second store as another worker process would have
-    other = LeadStore(db, clock=Clock())
-    await asyncio.gather(*(s.handed_off(event) for s in (store, other, store, other)))
+    other = LeadStore.open(db, clock=Clock())
+    await asyncio.gather(*(s.sink.handed_off(event) for s in (store, other, store, other)))
 
     assert await count(db, "contacts") == 1
     assert await count(db, "leads") == 1
@@ -105,7 +105,7 @@ async def test_concurrent_workers_send_a_row_once(
     store: LeadStore, db: asyncpg.Pool, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     for number in ("+34600000001", "+34600000002", "+34600000003"):
-        await store.handed_off(handoff_event(number=number))
+        await store.sink.handed_off(handoff_event(number=number))
     workers = [make_worker(db, smtp_server[1]) for _ in range(3)]
     sent = await asyncio.gather(*(w.run_once() for w in workers))
     assert sum(sent) == 3
@@ -119,7 +119,7 @@ async def test_smtp_down_then_up_delivers_once_after_recovery(
     before = REGISTRY.get_sample_value("wa_outbox_alerts_total", {"kind": "manager_email"}) or 0
     async with TcpProxy("127.0.0.1", port) as proxy:
         worker = make_worker(db, proxy.port, alert_after=3)
-        await store.handed_off(handoff_event())
+        await store.sink.handed_off(handoff_event())
         await proxy.cut()
         for _ in range(4):
             assert await worker.run_once() == 0
@@ -146,7 +146,7 @@ async def test_backoff_keeps_a_failed_row_until_it_is_due(
 ) -> None:
     async with TcpProxy("127.0.0.1", smtp_server[1]) as proxy:
         worker = make_worker(db, proxy.port, backoff=lambda attempt: 3600.0, max_backoff=600.0)
-        await store.handed_off(handoff_event())
+        await store.sink.handed_off(handoff_event())
         await proxy.cut()
         assert await worker.run_once() == 0
         await proxy.restore()
@@ -166,7 +166,7 @@ async def test_a_leased_row_waits_for_its_lease_and_a_resend_has_the_same_messag
     store: LeadStore, db: asyncpg.Pool, smtp_server: tuple[RecordingHandler, int]
 ) -> None:
     handler, port = smtp_server
-    await store.handed_off(handoff_event())
+    await store.sink.handed_off(handoff_event())
     # A worker claims the row and dies before marking it.
     async with db.acquire() as conn:
         claimed = await conn.fetch(CLAIM_DUE, 10, 3600.0)
@@ -206,7 +206,7 @@ async def test_crash_after_send_resends_the_identical_message(
     worker = OutboxWorker(
         db, mailer, manager_email=MANAGER, mail_from=MAIL_FROM, backoff=lambda attempt: 0.0
     )
-    await store.handed_off(handoff_event())
+    await store.sink.handed_off(handoff_event())
     assert await worker.run_once() == 0
     assert await worker.run_once() == 1
     first, second = (r.message for r in handler.received)
@@ -237,18 +237,18 @@ async def test_postgres_down_during_a_handoff_fails_and_the_retry_lands(
         try:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)  # already applied: a warm connection in the pool
-            store = LeadStore(pool, clock=clock)
+            store = LeadStore.open(pool, clock=clock)
             event = handoff_event("low_confidence")
 
             await proxy.cut()
             with pytest.raises((OSError, asyncpg.PostgresError, asyncpg.InterfaceError)):
-                await store.handed_off(event)
+                await store.sink.handed_off(event)
             assert await count(db, "leads") == 0
             assert await count(db, "outbox") == 0
 
             await proxy.restore()
-            await store.handed_off(event)  # the pipeline retries the burst
-            await store.handed_off(event)
+            await store.sink.handed_off(event)  # the pipeline retries the burst
+            await store.sink.handed_off(event)
         finally:
             await pool.close()
     assert await count(db, "leads") == 1
@@ -270,7 +270,7 @@ async def test_header_injection_in_the_leads_name_and_company(
         profile_name="Name\r\nTo: evil@x.com",
         summary="<script>alert(1)</script>\r\n.\r\nMAIL FROM:<evil@x.com>",
     )
-    await store.handed_off(event)
+    await store.sink.handed_off(event)
     assert await worker.run_once() == 1
 
     assert len(handler.received) == 1
@@ -300,7 +300,7 @@ async def test_run_forever_delivers_and_stops(
     worker = make_worker(db, smtp_server[1], poll_interval=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run_forever(stop))
-    await store.handed_off(handoff_event())
+    await store.sink.handed_off(handoff_event())
     worker.wake()
     async with asyncio.timeout(20):
         while not smtp_server[0].received:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from graph.lead import LeadProfile
-from integrations.calendar.base import Attendee
+from domain.booking import Attendee
+from domain.lead import LeadProfile
 from integrations.calendar.ics import invitation_attachment
 from integrations.mail import (
     FileMailer,

@@ -1,10 +1,10 @@
 """What the graph tells the rest of the system about a lead, and the sink it tells it to.
 
-The graph calls a `LeadSink` passed in (issue #6 provides the Postgres + email one): `lead_updated`
-when the profile or the stage changed in a turn, `handed_off` when the conversation goes to a
-human. Both must be idempotent: a burst that is re-run (a stale draft, a worker that died) emits
-again, and the sink must still end with one lead row and one email. A sink that raises makes the
-turn fail, so the burst is retried later and the lead is never lost.
+The graph calls a `LeadSink` passed in (`integrations.leads` has the Postgres + email one):
+`lead_updated` when the profile or the stage changed in a turn, `handed_off` when the
+conversation goes to a human. Both must be idempotent: a burst that is re-run (a stale draft, a
+worker that died) emits again, and the sink must still end with one lead row and one email. A
+sink that raises makes the turn fail, so the burst is retried later and the lead is never lost.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
-from graph.lead import LeadProfile
-from integrations.calendar.base import Booking
+from domain.booking import Booking
+from domain.lead import LeadProfile
 
 __all__ = [
     "HandoffEvent",
+    "HandoffRecord",
     "HandoffReason",
     "LeadSink",
     "LeadUpdate",
@@ -27,7 +28,22 @@ __all__ = [
 ]
 
 Stage = Literal["greeting", "qualification", "scheduling", "handoff"]
+"""Where a conversation is; moved by the graph from the lead's profile, never by the model."""
 HandoffReason = Literal["low_confidence", "requested", "unresolved", "booked"]
+"""Why a conversation went to a person (`graph.triggers` says when)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandoffRecord:
+    """A handoff to a person: the conversation state keeps the last one, the lead store all."""
+
+    reason: HandoffReason
+    at: datetime
+    """When (timezone-aware)."""
+    id: int | None = None
+    """The stored handoff's id (None until stored)."""
+    resolved_at: datetime | None = None
+    """When the person gave the contact back or closed the lead."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

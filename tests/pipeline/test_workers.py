@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
-from pipeline.worker import WorkerPool
+from pipeline.workers import WorkerPool
 from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
 
 

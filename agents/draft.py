@@ -1,0 +1,89 @@
+"""What an agent proposes for a turn (`Draft`), and the one place a draft is built.
+
+A draft is never durable: the graph's rules (`graph.rules`) read it, decide the stage and any
+handoff, and only the turn's `record` step makes its parts the conversation's state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
+from domain.booking import Booking, Slot
+from domain.lead import LeadProfile
+
+if TYPE_CHECKING:
+    from agents.inputs import AgentInput
+
+__all__ = ["Draft", "make_draft"]
+
+
+class Draft(TypedDict):
+    """What the stage's agent (or the fallback policy) proposes for this turn."""
+
+    agent: str
+    """The agent that ran (`greeting`, `qualification`, `scheduling`, `follow_up`)."""
+    reply: str
+    """The reply it wrote."""
+    profile: LeadProfile
+    """The profile with its validated extractions merged in."""
+    language: str | None
+    """The language it detected (ISO 639-1)."""
+    confidence: float | None
+    """Its confidence in the reply (0..1); None from the fallback policy."""
+    resolved: bool | None
+    """Whether it resolved the lead's message(s); None from the fallback policy."""
+    wants_human: bool
+    """Whether the lead asked for a person."""
+    fallback: bool
+    """The reply came from the deterministic fallback policy."""
+    llm_calls: int
+    """Chat completion calls made by the agent in this turn."""
+    asked: str | None
+    """The profile item the reply asks for (the fallback policy reads the next answer as it)."""
+    offered_slots: list[Slot]
+    """The slots offered to the lead, numbered from 1 (scheduling)."""
+    proposed_slot: int | None
+    """The offered slot (1-based) the fallback policy asked the lead to confirm."""
+    booking: Booking | None
+    """The call booked (moved, cancelled) in this turn, else the one the lead had."""
+    changing_booking: bool
+    """Scheduling only: the lead's change of their booked call is still open after this turn
+    (False once it was moved, cancelled or kept)."""
+
+
+def make_draft(
+    view: AgentInput,
+    *,
+    agent: str,
+    reply: str,
+    profile: LeadProfile,
+    language: str | None,
+    fallback: bool,
+    llm_calls: int,
+    asked: str | None,
+    confidence: float | None = None,
+    resolved: bool | None = None,
+    wants_human: bool = False,
+    offered_slots: list[Slot] | None = None,
+    proposed_slot: int | None = None,
+    booking: Booking | None = None,
+    changing_booking: bool = False,
+) -> Draft:
+    """A draft; what the agent did not touch (offered slots, the booking) stays as `view` has
+    it."""
+    return {
+        "agent": agent,
+        "reply": reply,
+        "profile": profile,
+        "language": language,
+        "confidence": confidence,
+        "resolved": resolved,
+        "wants_human": wants_human,
+        "fallback": fallback,
+        "llm_calls": llm_calls,
+        "asked": asked,
+        "offered_slots": list(view.offered_slots if offered_slots is None else offered_slots),
+        "proposed_slot": proposed_slot,
+        "booking": view.booking if booking is None else booking,
+        "changing_booking": changing_booking,
+    }

@@ -1,0 +1,61 @@
+"""What an agent sees of the conversation in one turn: `AgentInput`, built by the graph's node.
+
+Agents are pure with respect to I/O and read nothing else: not the graph's state (a layer above
+them), not the settings' globals, not the clock. The graph builds this view from its state and the
+turn's context (`graph.nodes.agent_input`), so an agent is tested with a plain value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from langchain_core.messages import AnyMessage, HumanMessage
+
+from domain.booking import Booking, Slot
+from domain.contact import ContactInfo, HumanStretch
+from domain.events import Stage
+from domain.lead import LeadProfile
+
+__all__ = ["AgentInput"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentInput:
+    """One turn as the agent of its stage sees it."""
+
+    contact: ContactInfo
+    """Who wrote (channel, number, WhatsApp profile name)."""
+    now: datetime
+    """The turn's time (timezone-aware), from the graph's injected clock."""
+    burst: list[HumanMessage]
+    """The lead's messages of this turn, in order (ids = provider message ids)."""
+    history: list[AnyMessage] = field(default_factory=list)
+    """The recent conversation, this turn's messages last (older ones are in `summary`)."""
+    summary: str = ""
+    """The running summary of the messages folded out of `history`."""
+    stage: Stage | None = None
+    """The stage before this turn; None for a new conversation."""
+    profile: LeadProfile = field(default_factory=LeadProfile)
+    language: str | None = None
+    """The language the bot replied in last (ISO 639-1)."""
+    asked: str | None = None
+    """The profile item the bot's last reply asked for."""
+    offered_slots: list[Slot] = field(default_factory=list)
+    """The slots offered earlier, numbered from 1: the only ones that may be booked."""
+    proposed_slot: int | None = None
+    """The offered slot (1-based) the fallback policy asked the lead to confirm."""
+    booking: Booking | None = None
+    changing_booking: bool = False
+    """A move or cancellation of the booked call is under way."""
+    human_stretch: HumanStretch | None = None
+    """The last stretch a person handled, once given back to the bot."""
+
+    @property
+    def texts(self) -> list[str]:
+        """The text of this turn's messages (image parts and empty ones left out)."""
+        return [message.text for message in self.burst if message.text.strip()]
+
+    @property
+    def first_turn(self) -> bool:
+        return self.stage is None

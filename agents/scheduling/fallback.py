@@ -1,0 +1,85 @@
+"""The fallback policy's scheduling turn: offer numbered slots, ask to confirm a pick, book (or
+move the booked call) on yes. A booking the model's tools already made or changed this turn is
+confirmed, never made twice. A request to cancel goes to a person (`wants_human`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from agents.draft import Draft, make_draft
+from agents.fallback.policy import (
+    FALLBACK_TURNS,
+    booked_reply,
+    confirm_reply,
+    offer_reply,
+    scheduling_action,
+)
+from agents.inputs import AgentInput
+from agents.intents import booking_change_request
+from agents.scheduling.tools import UNAVAILABLE, CalendarTools
+from domain.booking import confirmed
+from domain.language import detect_language
+from domain.texts import supported, text
+
+__all__ = ["fallback_turn"]
+
+log = logging.getLogger(__name__)
+
+
+async def fallback_turn(
+    view: AgentInput, tools: CalendarTools, *, cause: Literal["no_model", "llm_error"]
+) -> Draft:
+    """The policy's scheduling turn (see the module docstring)."""
+    FALLBACK_TURNS.labels(agent="scheduling", cause=cause).inc()
+    log.info("scheduling agent: fallback policy (%s)", cause)
+    texts = view.texts
+    lang = supported(detect_language(" ".join(texts)) or tools.language)
+    tools.language = lang
+    proposed: int | None = None
+    already = view.booking
+    managing = confirmed(already)
+    wants_human = False
+    if tools.booking is not already:  # the model's tools changed it before the model failed
+        if tools.booking is not None and confirmed(tools.booking):
+            reply = booked_reply(tools.booking, tools.zone, lang, moved=managing)
+        else:
+            reply, wants_human = "", True  # cancelled: a person confirms it to the lead
+    elif managing and booking_change_request(texts) == "cancel":
+        reply, wants_human = "", True  # the hand-over message tells the lead a person follows up
+        tools.changing = False
+    else:
+        action, option = scheduling_action(
+            texts, offered=len(tools.seen), proposed=view.proposed_slot
+        )
+        reply = ""
+        if action == "book" and option is not None:
+            act = tools.reschedule_booking if managing else tools.book_slot
+            outcome = await act({"option": option})
+            if tools.booking is not already and tools.booking is not None:
+                reply = booked_reply(tools.booking, tools.zone, lang, moved=managing)
+            else:
+                log.info("scheduling fallback: booking failed: %s", outcome)
+                reply = text("slots.taken", lang) + " "
+                action = "offer"
+        elif action == "confirm" and option is not None:
+            proposed = option
+            reply = confirm_reply(tools.seen[option - 1], tools.zone, lang, move=managing)
+        if action == "offer":
+            reply += await _offer(tools, lang)
+    return make_draft(
+        view, agent="scheduling", reply=reply,
+        profile=tools.profile.model_copy(update={"language": lang}), language=lang,
+        wants_human=wants_human, fallback=True, llm_calls=tools.calls, asked=None,
+        offered_slots=tools.offered, proposed_slot=proposed, booking=tools.booking,
+        changing_booking=tools.changing,
+    )
+
+
+async def _offer(tools: CalendarTools, language: str) -> str:
+    if tools.calendar is None:
+        return text("slots.no_calendar", language)
+    outcome = await tools.find_free_slots({"after": None})
+    if outcome == UNAVAILABLE:
+        return text("slots.none", language)
+    return offer_reply(tools.offered, tools.zone, language)

@@ -1,0 +1,199 @@
+"""The steps of a turn, one module function each; `graph.builder` wires them into the graph.
+
+    an agent (greeting | qualification | scheduling | follow_up)   proposes a `draft`
+    apply_rules   the graph's own rules over the draft: stage transitions and handoff triggers
+    hand_over     a trigger fired (or the lead asked for a person): the handoff message and record
+    record        tells the lead sink, then makes the turn's changes the conversation's state
+
+Every step gets the state and LangGraph's `Runtime` carrying the turn's `TurnContext` (models,
+calendar, sink, clock, contact, mode); only the agents and `record` do I/O, through it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.runtime import Runtime
+
+from agents import follow_up as follow_up_agent
+from agents import greeting as greeting_agent
+from agents import qualification as qualification_agent
+from agents.draft import Draft
+from agents.inputs import AgentInput
+from agents.scheduling import agent as scheduling_agent
+from domain.booking import confirmed
+from domain.events import HandoffRecord, Stage
+from domain.language import detect_language
+from domain.lead import LeadProfile
+from domain.texts import LANGUAGES, text
+from graph.context import TurnContext
+from graph.lead_events import handoff_event, lead_update
+from graph.routing import burst_texts, next_stage
+from graph.state import ConversationState, TurnCommit, TurnOutcome
+from graph.triggers import evaluate, next_streak
+
+__all__ = [
+    "QUIET",
+    "agent_input",
+    "apply_rules",
+    "follow_up",
+    "greeting",
+    "hand_over",
+    "qualification",
+    "record",
+    "scheduling",
+]
+
+QUIET: TurnOutcome = {
+    "reply": None, "fallback": False, "llm_calls": 0, "handed_off": False, "lead_changed": False,
+}
+"""The outcome of a turn that only records the lead's messages (the turn's input sets it)."""
+
+
+def agent_input(state: ConversationState, context: TurnContext) -> AgentInput:
+    """What the agent of this turn sees (`agents.inputs.AgentInput`)."""
+    messages: list[AnyMessage] = list(state.get("messages") or ())
+    ids = set(state.get("burst") or ())
+    return AgentInput(
+        contact=context.contact,
+        now=context.clock(),
+        burst=[m for m in messages if isinstance(m, HumanMessage) and m.id in ids],
+        history=messages,
+        summary=state.get("summary") or "",
+        stage=state.get("stage"),
+        profile=state.get("profile") or LeadProfile(),
+        language=state.get("language"),
+        asked=state.get("asked"),
+        offered_slots=list(state.get("offered_slots") or ()),
+        proposed_slot=state.get("proposed_slot"),
+        booking=state.get("booking"),
+        changing_booking=bool(state.get("changing_booking")),
+        human_stretch=state.get("human_stretch"),
+    )
+
+
+# --- The agents ----------------------------------------------------------------------------------
+async def greeting(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    agent = greeting_agent.AGENT
+    draft = await agent.run(
+        agent_input(state, ctx), model=ctx.models[agent.name], settings=ctx.settings
+    )
+    return {"draft": draft}
+
+
+async def qualification(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    agent = qualification_agent.AGENT
+    draft = await agent.run(
+        agent_input(state, ctx), model=ctx.models[agent.name], settings=ctx.settings
+    )
+    return {"draft": draft}
+
+
+async def scheduling(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    draft = await scheduling_agent.run(
+        agent_input(state, ctx), model=ctx.models["scheduling"], settings=ctx.settings,
+        calendar=ctx.calendar,
+    )
+    return {"draft": draft}
+
+
+async def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    draft = await follow_up_agent.AGENT.run(
+        agent_input(state, ctx), model=ctx.models[follow_up_agent.MODEL], settings=ctx.settings
+    )
+    return {"draft": draft}
+
+
+# --- The rules -----------------------------------------------------------------------------------
+def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """The graph's rules over the agent's draft: the next stage and the handoff it triggers."""
+    settings = runtime.context.settings
+    draft: Draft | None = state.get("draft")
+    assert draft is not None, "apply_rules runs after an agent"
+    stage: Stage = state.get("stage") or "greeting"
+    booked = confirmed(draft["booking"])
+    # A moved call is not a new booking (no second `booked` handoff); a call booked again after a
+    # cancellation is.
+    booked_now = booked and not confirmed(state.get("booking"))
+    streak = next_streak(state.get("unresolved") or 0, draft["resolved"])
+    reason = evaluate(
+        stage=stage,
+        booked_now=booked_now,
+        wants_human=draft["wants_human"],
+        texts=burst_texts(state),
+        confidence=draft["confidence"],
+        streak=streak,
+        confidence_threshold=settings.HANDOFF_CONFIDENCE,
+        unresolved_limit=settings.HANDOFF_UNRESOLVED,
+    )
+    commit: TurnCommit = {
+        "stage": next_stage(stage, draft["profile"], booked=booked),
+        "profile": draft["profile"],
+        "language": draft["language"],
+        "unresolved": streak,
+        "last_confidence": draft["confidence"],
+        "booking": draft["booking"],
+        "offered_slots": draft["offered_slots"],
+        "proposed_slot": draft["proposed_slot"],
+        "asked": draft["asked"],
+        "changing_booking": draft["changing_booking"],
+    }
+    return {"commit": commit, "handoff_reason": reason, "reply": draft["reply"]}
+
+
+def hand_over(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Tell the lead a person follows up (in their language) and make the handoff part of the
+    turn. Reached after the rules fired a trigger, or straight from the start for a plain request
+    for a person (no reason set yet: `requested`)."""
+    reason = state.get("handoff_reason") or "requested"
+    commit: TurnCommit = {**(state.get("commit") or {})}
+    language = commit.get("language") or state.get("language")
+    if language not in LANGUAGES:
+        language = detect_language(" ".join(burst_texts(state))) or language or "en"
+    message = text(f"handoff.{reason}", language)
+    draft_reply = state.get("reply")
+    reply = f"{draft_reply}\n\n{message}" if reason == "booked" and draft_reply else message
+    commit["stage"] = "handoff"
+    commit["handoff"] = HandoffRecord(reason=reason, at=runtime.context.clock())
+    commit["unresolved"] = 0
+    commit["language"] = language
+    commit["changing_booking"] = False  # a person takes over whatever was under way
+    return {"commit": commit, "reply": reply, "handoff_reason": reason}
+
+
+# --- The record ----------------------------------------------------------------------------------
+async def record(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Tell the lead sink, then apply the turn: nothing durable changes if the sink fails."""
+    ctx = runtime.context
+    commit: TurnCommit = state.get("commit") or {}
+    reply = state.get("reply")
+    draft = state.get("draft")
+    new_messages: list[AnyMessage] = [AIMessage(reply, id=str(uuid.uuid4()))] if reply else []
+    after: dict[str, Any] = {**state, **commit}
+    after["messages"] = [*(state.get("messages") or ()), *new_messages]
+    changed = (
+        after.get("stage") != state.get("stage")
+        or after.get("profile") != state.get("profile")
+        or after.get("booking") != state.get("booking")
+    )
+    handed_off = state.get("handoff_reason") is not None
+    if changed:
+        await ctx.sink.lead_updated(lead_update(ctx.contact, after))
+    if handed_off:
+        await ctx.sink.handed_off(
+            handoff_event(ctx.contact, after, recent=ctx.settings.HISTORY_KEEP)
+        )
+    outcome: TurnOutcome = {
+        "reply": reply,
+        "fallback": bool(draft and draft["fallback"]),
+        "llm_calls": draft["llm_calls"] if draft else 0,
+        "handed_off": handed_off,
+        "lead_changed": changed,
+    }
+    return {**commit, "messages": new_messages, "turn": outcome}

@@ -1,0 +1,116 @@
+"""The graph's lead sink in Postgres: lead updates and handoffs, each in one transaction.
+
+Why it is shaped this way:
+
+- Idempotence and concurrency come from the database, not from locks in Python. Every write of a
+  contact starts with an upsert of its row, which locks it, so two workers handling one contact
+  take turns; one open lead per contact is a partial unique index (`ON CONFLICT` upserts it); a
+  handoff is unique per (lead, reason) while unresolved; the manager's email is an outbox row
+  keyed by the handoff's id, written in the same transaction. A burst re-run or two concurrent
+  `handed_off` calls therefore end with one lead row, one handoff and one email.
+- A lead update never erases what is known: a missing profile item (the graph state expired after
+  24 h, say) keeps the stored value, and the status only moves forward (new -> qualifying ->
+  qualified -> booked -> handed_off) except when a handoff sets it, or the manager closes the lead.
+- A handoff puts the contact in human mode (`integrations.leads.mode`). A handoff after an
+  idle-expired stretch first ends that stretch (resolving its handoffs), so it is a new handoff
+  with a new email, while a repeat within the stretch is absorbed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from domain.events import HandoffEvent, LeadUpdate
+from integrations.leads.mode import human_mode_active
+from integrations.leads.records import LeadStatus, checked_number, lead_values, status_for_update
+from integrations.leads.sql import (
+    ENTER_HUMAN_MODE,
+    INSERT_HANDOFF,
+    LEAVE_HUMAN_MODE,
+    RESOLVE_CONTACT_HANDOFFS,
+    UPSERT_CONTACT,
+    UPSERT_CONTACT_AND_LEAD,
+    UPSERT_LEAD,
+)
+from integrations.mail.quote import Attachment, QuoteRequest
+from integrations.outbox import MANAGER_EMAIL_KIND, enqueue
+
+__all__ = ["PostgresLeadSink"]
+
+
+class PostgresLeadSink:
+    """The graph's `LeadSink` (`domain.events`) on Postgres."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        human_idle: timedelta,
+        clock: Callable[[], datetime],
+        attachments: Callable[[HandoffEvent], Sequence[Attachment]] | None = None,
+    ) -> None:
+        """`attachments` returns files to attach to the manager's email of a handoff (the
+        calendar's `.ics`)."""
+        self._pool = pool
+        self._idle = human_idle
+        self._clock = clock
+        self._attachments = attachments
+
+    async def lead_updated(self, update: LeadUpdate) -> None:
+        """Upsert the contact's open lead from the profile and stage (idempotent)."""
+        number = checked_number(update.contact)
+        async with self._pool.acquire() as conn:
+            await conn.fetchval(
+                UPSERT_CONTACT_AND_LEAD,
+                update.channel, number, update.profile_name, update.profile.language,
+                status_for_update(update), False,
+                *lead_values(
+                    stage=update.stage, profile=update.profile, summary=update.summary,
+                    booking=update.booking,
+                ),
+            )
+
+    async def handed_off(self, event: HandoffEvent) -> None:
+        """Record a handoff: the lead (status handed_off, or booked), the handoff, human mode for
+        the contact, and one manager-email outbox row, in one transaction. A repeat of an
+        unresolved handoff (re-run, concurrent call) changes nothing more."""
+        number = checked_number(event.contact)
+        async with self._pool.acquire() as conn, conn.transaction():
+            now = self._clock()
+            contact = await conn.fetchrow(
+                UPSERT_CONTACT, event.channel, number, event.profile_name, event.profile.language
+            )
+            contact_id: int = contact["id"]
+            since, last = contact["human_since"], contact["human_last_activity"]
+            if since is not None and not human_mode_active(
+                since, last, now=now, idle=self._idle
+            ):
+                # The last human stretch went idle: this is a new handoff, not a repeat.
+                await conn.execute(RESOLVE_CONTACT_HANDOFFS, contact_id, now)
+                await conn.execute(LEAVE_HUMAN_MODE, contact_id)
+            status: LeadStatus = "booked" if event.reason == "booked" else "handed_off"
+            lead_id: int = await conn.fetchval(
+                UPSERT_LEAD, contact_id, status, True,
+                *lead_values(
+                    stage="handoff", profile=event.profile, summary=event.summary,
+                    booking=event.booking,
+                ),
+            )
+            handoff_id: int | None = await conn.fetchval(
+                INSERT_HANDOFF, lead_id, event.reason, event.at
+            )
+            if handoff_id is None:
+                return
+            await conn.execute(ENTER_HUMAN_MODE, contact_id, now)
+            files = list(self._attachments(event)) if self._attachments else []
+            request = QuoteRequest.from_event(event, lead_id=lead_id, attachments=files)
+            await enqueue(
+                conn,
+                kind=MANAGER_EMAIL_KIND,
+                dedup_key=f"handoff:{handoff_id}",
+                payload=request.to_json(),
+                contact_id=contact_id,
+            )
