@@ -19,6 +19,7 @@ terminal chat, the Redis saver in the app.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from langgraph.graph import END, START, StateGraph
@@ -36,12 +37,23 @@ if TYPE_CHECKING:
 __all__ = ["build_graph"]
 
 
+# Branch labels in the drawing (`draw_mermaid()`): the step a branch goes to, by the label its
+# edge is drawn with; unlabelled branches go to the step of their name.
+_START_BRANCHES: dict[Hashable, str] = {
+    **{agent: agent for agent in AGENT_NODES.values()},
+    "asks for a person": "hand_over",
+    "not with the bot: record only": END,
+}
+_RULES_BRANCHES: dict[Hashable, str] = {"a trigger fired": "hand_over", "no handoff": "record"}
+
+
 def _start(state: ConversationState, runtime: Runtime[TurnContext]) -> str:
-    return first_step(state, runtime.context.mode)
+    step = first_step(state, runtime.context.mode)
+    return {"hand_over": "asks for a person", END: "not with the bot: record only"}.get(step, step)
 
 
 def _after_rules(state: ConversationState) -> str:
-    return "hand_over" if state.get("handoff_reason") is not None else "record"
+    return "a trigger fired" if state.get("handoff_reason") is not None else "no handoff"
 
 
 def build_graph(
@@ -57,10 +69,10 @@ def build_graph(
     builder.add_node("apply_rules", nodes.apply_rules)
     builder.add_node("hand_over", nodes.hand_over)
     builder.add_node("record", nodes.record)
-    builder.add_conditional_edges(START, _start, [*AGENT_NODES.values(), "hand_over", END])
+    builder.add_conditional_edges(START, _start, _START_BRANCHES)
     for agent in AGENT_NODES.values():
         builder.add_edge(agent, "apply_rules")
-    builder.add_conditional_edges("apply_rules", _after_rules, ["hand_over", "record"])
+    builder.add_conditional_edges("apply_rules", _after_rules, _RULES_BRANCHES)
     builder.add_edge("hand_over", "record")
     builder.add_edge("record", END)
     return builder.compile(checkpointer=checkpointer)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.graph import END
 
+from domain.booking import Booking
 from domain.contact import ContactMode
 from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
-from graph.builder import _after_rules
-from graph.routing import first_step, next_stage, stage_for
+from graph.builder import _RULES_BRANCHES, _after_rules
+from graph.routing import changes_booking, first_step, next_stage, stage_for
 
 NEED = Need(words="a CRM")
 BANT: dict[str, Any] = {
@@ -95,4 +97,41 @@ def test_first_step(state: dict[str, Any], mode: ContactMode, expected: str) -> 
      ("unresolved", "hand_over"), ("low_confidence", "hand_over")],
 )
 def test_after_the_rules(reason: str | None, expected: str) -> None:
-    assert _after_rules({"handoff_reason": reason}) == expected  # type: ignore[typeddict-item]
+    branch = _after_rules({"handoff_reason": reason})  # type: ignore[typeddict-item]
+    assert _RULES_BRANCHES[branch] == expected
+
+
+# --- A booked lead: the exception to silence after a handoff (module docstring of graph.routing)
+START = datetime(2030, 1, 8, 10, tzinfo=UTC)
+BOOKING = Booking(id="evt1", start=START, end=START + timedelta(minutes=30), calendar="local")
+
+
+def state(**values: Any) -> dict[str, Any]:
+    return {
+        "stage": "handoff", "booking": BOOKING,
+        "messages": [HumanMessage(values.pop("text", "Can we move it?"), id="m1")],
+        "burst": ["m1"], **values,
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "mode", "route"),
+    [
+        ({}, ContactMode.CALL_BOOKED, "scheduling"),
+        ({"text": "Thanks!"}, ContactMode.CALL_BOOKED, END),
+        ({"text": "the second", "changing_booking": True}, ContactMode.CALL_BOOKED, "scheduling"),
+        # Another handoff, or a person on it: silent.
+        ({}, ContactMode.WAITING, END),
+        ({}, ContactMode.HUMAN, END),
+        ({"booking": None}, ContactMode.CALL_BOOKED, END),
+        ({"booking": Booking(id="e", start=START, end=START, calendar="local",
+                             status="cancelled")}, ContactMode.CALL_BOOKED, END),
+        # The bot has the conversation back (released): a change still goes to scheduling.
+        ({}, ContactMode.BOT, "scheduling"),
+        ({"text": "Thanks!"}, ContactMode.BOT, "follow_up"),
+    ],
+)
+def test_routing_of_a_booked_lead(values: dict[str, Any], mode: ContactMode, route: str) -> None:
+    current = state(**values)
+    assert first_step(current, mode) == route
+    assert changes_booking(current, mode) is (route == "scheduling")

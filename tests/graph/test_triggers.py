@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from agents.intents import asks_for_human
 from graph.triggers import evaluate, next_streak
 
 BASE: dict[str, Any] = {
@@ -66,37 +65,3 @@ def test_two_unresolved_then_one_resolved_does_not_fire() -> None:
     for resolved in (False, False, True, False, False):
         streak = next_streak(streak, resolved)
         assert evaluate(**(BASE | {"streak": streak})) is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "/human", " /HUMAN ",
-        "I want to talk to a human", "Can I speak with someone?", "let me chat with a real person",
-        "please connect me to a sales rep", "I need a live agent", "talk to your manager please",
-        "Quiero hablar con una persona", "¿Puedo hablar con un asesor?", "prefiero un humano",
-        "necesito hablar con alguien", "quiero una persona real",
-        "Quero falar com um atendente", "posso falar com alguém?", "prefiro atendimento humano",
-        "Quero conversar com uma pessoa", "é uma pessoa real?",
-    ],
-)
-def test_asks_for_human(text: str) -> None:
-    assert asks_for_human([text])
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "hello", "We need an AI agent for support", "our human resources team needs it",
-        "I'm a real estate agent", "the person in charge is me", "human",
-        "necesito un CRM para mi agencia", "somos una persona jurídica",
-        "preciso de um sistema para atendimento", "falar com o João amanhã", "/humans", "/help",
-    ],
-)
-def test_does_not_ask_for_human(text: str) -> None:
-    assert not asks_for_human([text])
-
-
-def test_any_message_of_the_burst_counts() -> None:
-    assert asks_for_human(["hi", "talk to a person please"])
-    assert not asks_for_human([])

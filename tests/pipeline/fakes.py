@@ -1,6 +1,6 @@
 """Stand-ins for the graph engine, the channels and the store, to test the pipeline's own rules.
 
-End-to-end tests with the real graph and channels live in tests/test_webhooks_e2e.py."""
+End-to-end tests with the real graph and channels live in tests/api/test_webhooks.py."""
 
 from __future__ import annotations
 
