@@ -1,6 +1,7 @@
 """The FastAPI app: webhooks, health, metrics and the admin API, wired in one lifespan.
 
-`python -m server` validates the settings (one clear line per invalid variable, no traceback) and
+`python -m server` validates the settings and the business profile (one clear line per invalid
+variable or key, no traceback) and
 serves the app with uvicorn; tests build the app with `create_app(settings)`.
 """
 
@@ -18,6 +19,7 @@ from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
+from domain.business import BusinessProfileError, load_business
 from pipeline.wiring import build_pipeline
 
 if TYPE_CHECKING:
@@ -72,7 +74,8 @@ def main() -> int:
     """Validate the settings, then serve the app on HOST:PORT."""
     try:
         settings = get_settings()
-    except SettingsError as exc:
+        load_business(settings.BUSINESS_FILE)
+    except (SettingsError, BusinessProfileError) as exc:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
     configure_logging(settings.LOG_LEVEL)

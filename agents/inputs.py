@@ -13,6 +13,7 @@ from datetime import datetime
 from langchain_core.messages import AnyMessage, HumanMessage
 
 from domain.booking import Booking, Slot
+from domain.business import BusinessProfile
 from domain.contact import ContactInfo, HumanStretch
 from domain.events import Stage
 from domain.lead import LeadProfile
@@ -28,6 +29,8 @@ class AgentInput:
     """Who wrote (channel, number, WhatsApp profile name)."""
     now: datetime
     """The turn's time (timezone-aware), from the graph's injected clock."""
+    business: BusinessProfile
+    """What the business sells, its FAQ and its qualification rules."""
     burst: list[HumanMessage]
     """The lead's messages of this turn, in order (ids = provider message ids)."""
     history: list[AnyMessage] = field(default_factory=list)

@@ -137,6 +137,14 @@ class Settings(BaseSettings):
     HISTORY_KEEP: PositiveInt = 6
     HUMAN_IDLE_HOURS: Annotated[float, Field(gt=0)] = 24.0
 
+    # --- The business and what a lead reads ---------------------------------------------------
+    # The YAML business profile (company, offerings, FAQ, qualification, tone); unset: the
+    # repository's business.example.yaml.
+    BUSINESS_FILE: Path | None = None
+    REPLY_MAX_CHARS: Annotated[int, Field(ge=160)] = 700
+    # The hours of the lead's own day a call may be offered in, "HH:MM-HH:MM" in their zone.
+    LEAD_HOURS: str = "08:00-20:00"
+
     @field_validator("REDIS_URL")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -159,6 +167,17 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r}; use an IANA name such as Europe/Madrid"
             ) from exc
         return value
+
+    @field_validator("BUSINESS_FILE", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("LEAD_HOURS")
+    @classmethod
+    def _lead_hours(cls, value: str) -> str:
+        _hours_range(value)
+        return value.strip()
 
     @field_validator("BUSINESS_DAYS", mode="before")
     @classmethod
@@ -233,10 +252,27 @@ class Settings(BaseSettings):
             "admin_api": self.admin_configured,
         }
 
+    @property
+    def lead_hours(self) -> tuple[time, time]:
+        """`LEAD_HOURS` as (start, end) times of the lead's day."""
+        return _hours_range(self.LEAD_HOURS)
+
     def model_for(self, agent: str) -> str:
         """The chat model of one agent: its override (`LLM_MODEL_<AGENT>`) or `LLM_MODEL`."""
         override = getattr(self, f"LLM_MODEL_{agent.upper()}", None)
         return override or self.LLM_MODEL
+
+
+def _hours_range(value: str) -> tuple[time, time]:
+    start, sep, end = value.strip().partition("-")
+    problem = ValueError(f"{value!r} is not a range of the day such as 08:00-20:00")
+    try:
+        first, last = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise problem from None
+    if not sep or first >= last:
+        raise problem
+    return first, last
 
 
 def _check_url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:

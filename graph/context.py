@@ -1,8 +1,9 @@
 """What a turn runs with besides its state: LangGraph's run-time context (`Runtime.context`).
 
-The engine builds one `TurnContext` per turn: the collaborators (settings, calendar, lead sink,
-models, clock), the contact, and the contact's mode as Postgres says it. None of it is stored in
-the conversation's checkpoint: the mode has one owner, and the contact is the thread's identity.
+The engine builds one `TurnContext` per turn: the collaborators (settings, the business profile,
+calendar, lead sink, models, clock), the contact, and the contact's mode as Postgres says it. None
+of it is stored in the conversation's checkpoint: the mode has one owner, and the contact is the
+thread's identity.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from domain.business import BusinessProfile
 from domain.contact import ContactInfo, ContactMode
 from domain.events import LeadSink
 
@@ -31,6 +33,8 @@ class TurnContext:
     """The context of one turn (see the module docstring)."""
 
     settings: Settings
+    business: BusinessProfile
+    """What the business sells and how it qualifies leads (`BUSINESS_FILE`)."""
     calendar: Calendar | None
     sink: LeadSink
     models: Mapping[str, BaseChatModel | None]

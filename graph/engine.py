@@ -25,6 +25,7 @@ from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
 
 from core.logs import mask_phone
+from domain.business import BusinessProfile, load_business
 from domain.contact import ContactInfo, ContactMode
 from domain.events import HandoffEvent, LeadSink, Stage
 from graph.builder import build_graph
@@ -89,8 +90,11 @@ class ConversationEngine:
         sink: LeadSink,
         models: ModelFactory | None = None,
         clock: Clock = utc_now,
+        business: BusinessProfile | None = None,
     ) -> None:
+        """`business`: the business profile (the repository's example when None)."""
         self._checkpointer = checkpointer
+        self._business = business or load_business()
         # The newest checkpoint id without loading it, where the saver can (the Redis one).
         self._latest_id: Callable[[str], Awaitable[str | None]] | None = (
             checkpointer.alatest_id if isinstance(checkpointer, AsyncRedisSaver) else None
@@ -112,7 +116,8 @@ class ConversationEngine:
 
     def _context(self, contact: ContactInfo, mode: ContactMode) -> TurnContext:
         return TurnContext(
-            settings=self._settings, calendar=self._calendar, sink=self._sink,
+            settings=self._settings, business=self._business, calendar=self._calendar,
+            sink=self._sink,
             models=self._models, clock=self._clock, contact=contact, mode=mode,
         )
 

@@ -59,6 +59,7 @@ def agent_input(state: ConversationState, context: TurnContext) -> AgentInput:
     return AgentInput(
         contact=context.contact,
         now=context.clock(),
+        business=context.business,
         burst=[m for m in messages if isinstance(m, HumanMessage) and m.id in ids],
         history=messages,
         summary=state.get("summary") or "",

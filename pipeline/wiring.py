@@ -21,6 +21,7 @@ import openai
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from core.logs import mask_phone
+from domain.business import load_business
 from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine
 from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
@@ -224,6 +225,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
         )
         engine = ConversationEngine(
             checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store.sink,
+            business=load_business(settings.BUSINESS_FILE),
             models=model_factory(settings, http=llm_http),
         )
         buffer = BurstBuffer(

@@ -15,6 +15,7 @@ from core.config import SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
+from domain.business import BusinessProfileError, load_business
 from pipeline.wiring import build_pipeline
 
 __all__ = ["main"]
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 async def _serve() -> int:
     try:
         settings = get_settings()
-    except SettingsError as exc:
+        load_business(settings.BUSINESS_FILE)
+    except (SettingsError, BusinessProfileError) as exc:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
     configure_logging(settings.LOG_LEVEL)

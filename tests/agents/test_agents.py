@@ -16,6 +16,7 @@ from agents.output import ContactFields, LeadFields
 from agents.prompts import prompt_messages
 from agents.scheduling.tools import booking_key, lead_zone, parse_after
 from domain.booking import Slot
+from domain.business import load_business
 from domain.contact import ContactInfo
 from domain.lead import Budget, LeadProfile
 from tests.graph.fakes import lead
@@ -26,7 +27,8 @@ BURST = [HumanMessage("I'm Ana", id="m1"), HumanMessage("Budget is 5k USD", id="
 def view(**values: Any) -> AgentInput:
     return AgentInput(
         contact=ContactInfo(channel="meta", contact="+14155550100"),
-        now=dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC), burst=[], **values,
+        now=dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC), business=load_business(), burst=[],
+        **values,
     )
 
 
