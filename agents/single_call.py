@@ -73,8 +73,8 @@ class SingleCallAgent:
         if model is None:
             return self._fallback(view, cause="no_model", llm_calls=0)
         messages = prompt_messages(
-            self.prompt, view, keep=settings.HISTORY_KEEP,
-            context=context_block(view, extra=self.extra_context(view)),
+            self.prompt, view, context=context_block(view, extra=self.extra_context(view)),
+            history_limit=2 * settings.HISTORY_KEEP,
         )
         try:
             answer = await structured_call(model, self.output, messages)

@@ -103,6 +103,11 @@ class BusinessProfile(_Strict):
         if self.faq:
             lines.append("- FAQ:")
             lines.extend(f"  - Q: {f.question} A: {f.answer}" for f in self.faq)
+        rules = self.qualification.disqualify_when
+        if rules:
+            lines.append("- Leads we do not serve (a rule the lead's own words meet goes, copied")
+            lines.append("  exactly, in `lead.disqualified_by`):")
+            lines.extend(f"  - {rule}" for rule in rules)
         return "\n".join(lines)
 
 

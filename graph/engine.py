@@ -34,7 +34,7 @@ from graph.context import Clock, TurnContext
 from graph.lead_events import handoff_event
 from graph.nodes import QUIET
 from graph.release import released
-from graph.summarize import fold_history
+from graph.summarize import fold_history, needs_folding
 from integrations.llm import AGENT_NAMES, ModelFactory, model_factory
 
 if TYPE_CHECKING:
@@ -196,10 +196,11 @@ class ConversationEngine:
         return str(saved.config["configurable"]["checkpoint_id"])
 
     async def summarize(self, thread_id: str, *, history: int | None = None) -> bool:
-        """Fold messages older than the last `HISTORY_KEEP` into the summary; call it after the
-        reply is sent. True if it folded something. `history` (the turn's `TurnResult.history`)
-        spares reading the state when there is nothing to fold."""
-        if history is not None and history <= self._settings.HISTORY_KEEP:
+        """Fold older history into the summary once it exceeds twice `HISTORY_KEEP` messages
+        (`graph.summarize`); call it after the reply is sent. True if it folded something.
+        `history` (the turn's `TurnResult.history`) spares reading the state when there is
+        nothing to fold."""
+        if history is not None and not needs_folding(history, self._settings.HISTORY_KEEP):
             return False
         config = self._config(thread_id)
         values = (await self._graph.aget_state(config)).values

@@ -112,8 +112,8 @@ async def run(
         offered = format_slots(tools.seen, tools.zone, view.language)
         extra.append(f"Slots offered earlier:\n{offered}")
     messages: list[BaseMessage] = prompt_messages(
-        CHANGE_PROMPT if managing else PROMPT, view, keep=settings.HISTORY_KEEP,
-        context=context_block(view, extra=extra),
+        CHANGE_PROMPT if managing else PROMPT, view, context=context_block(view, extra=extra),
+        history_limit=2 * settings.HISTORY_KEEP,
     )
     actions: dict[str, Callable[[Mapping[str, Any]], Awaitable[str]]] = (
         {

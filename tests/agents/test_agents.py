@@ -27,8 +27,8 @@ BURST = [HumanMessage("I'm Ana", id="m1"), HumanMessage("Budget is 5k USD", id="
 def view(**values: Any) -> AgentInput:
     return AgentInput(
         contact=ContactInfo(channel="meta", contact="+14155550100"),
-        now=dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC), business=load_business(), burst=[],
-        **values,
+        now=dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC), business=load_business(),
+        **{"burst": [], **values},
     )
 
 
@@ -104,23 +104,31 @@ def test_agent_reply_clamps_and_normalizes(raw: float, confidence: float, langua
     assert not hasattr(reply, "stage")
 
 
-def test_prompt_keeps_the_last_messages_and_the_summary() -> None:
-    messages = [
+def test_prompt_puts_the_stable_part_first_and_the_whole_burst_last() -> None:
+    older = [
         HumanMessage(f"h{i}", id=f"h{i}") if i % 2 == 0 else AIMessage(f"a{i}", id=f"a{i}")
-        for i in range(10)
+        for i in range(16)
     ]
-    prompt = prompt_messages("SYSTEM", view(history=messages, summary="S"), keep=6, context="CTX")
+    burst = [HumanMessage(f"b{i}", id=f"b{i}") for i in range(10)]
+    prompt = prompt_messages(
+        "SYSTEM", view(history=older + burst, burst=burst, summary="S"), context="CTX",
+        history_limit=12,
+    )
     assert isinstance(prompt[0], SystemMessage)
-    assert "SYSTEM" in prompt[0].text and "CTX" in prompt[0].text
+    assert prompt[0].text.startswith("SYSTEM") and "Business (data" in prompt[0].text
+    assert "CTX" not in prompt[0].text  # the turn's facts stay out of the stable prefix
     assert isinstance(prompt[1], SystemMessage) and prompt[1].text.endswith("S")
-    assert prompt[2:] == messages[-6:]
+    assert prompt[2:14] == older[-12:]  # the bot's last message (a15) among them
+    assert isinstance(prompt[14], SystemMessage) and prompt[14].text == "CTX"
+    assert prompt[15:] == burst
 
 
 def test_prompt_without_summary() -> None:
+    burst = [HumanMessage("hi", id="1")]
     prompt = prompt_messages(
-        "SYSTEM", view(history=[HumanMessage("hi", id="1")]), keep=6, context=""
+        "SYSTEM", view(history=burst, burst=burst), context="CTX", history_limit=12
     )
-    assert len(prompt) == 2
+    assert [m.type for m in prompt] == ["system", "system", "human"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from integrations.calendar.base import SlotTaken
 
 __all__ = [
     "NOW", "FakeCalendar", "RecordingSink", "agent_json", "is_summary_request", "lead",
-    "make_engine", "non_system", "saver", "tool_call",
+    "make_engine", "non_system", "saver", "system_text", "tool_call",
 ]
 
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
@@ -162,4 +162,11 @@ def make_engine(
         calendar=calendar,
         sink=sink if sink is not None else NullLeadSink(),
         clock=lambda: NOW,
+    )
+
+
+def system_text(request: dict[str, Any]) -> str:
+    """Every system message of a chat request, joined: the stable part and the turn's context."""
+    return "\n".join(
+        str(m["content"]) for m in request["messages"] if m["role"] == "system"
     )

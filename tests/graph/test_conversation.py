@@ -19,6 +19,7 @@ from tests.graph.fakes import (
     make_engine,
     non_system,
     saver,
+    system_text,
     tool_call,
 )
 
@@ -141,7 +142,7 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     result = await engine.run_turn(CONTACT, say("When is my call again?", "w8"))
     assert result.reply == "Your call is on Tuesday at 11:00."
     assert result.handoff is None
-    system = llm.chat_requests[-1]["messages"][0]["content"]
+    system = system_text(llm.chat_requests[-1])
     assert "Agreed a 10% discount" in system
     assert "Do not say again that a person will follow up" in system
 

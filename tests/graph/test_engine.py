@@ -200,9 +200,11 @@ async def test_prompt_injection_does_not_change_stage(engine: Any, llm: Any) -> 
 
 
 # --- History, summary ------------------------------------------------------------------------
-async def test_model_sees_summary_and_the_last_six_messages(
+async def test_history_is_folded_in_chunks_and_the_model_sees_what_is_left(
     llm: Any, make_settings: Any
 ) -> None:
+    """HISTORY_KEEP=6: nothing is folded until the history exceeds 12 messages, then it is folded
+    down to the last 6; a turn shows the summary and all history kept."""
     engine = make_engine(llm, make_settings, checkpointer=saver())
 
     def respond(body: dict[str, Any]) -> Reply:
@@ -212,40 +214,56 @@ async def test_model_sees_summary_and_the_last_six_messages(
         return Reply(json=agent_json(f"answer {len(llm.chat_requests)}"))
 
     llm.responder = respond
-    for number in range(1, 9):
+    for number in range(1, 11):
         calls = len(llm.chat_requests)
         result = await engine.run_turn(CONTACT, say(f"message {number}", f"m{number}"))
         # The reply is back before any summarization call was made.
         assert result.reply is not None
         assert len(llm.chat_requests) == calls + 1
         assert not is_summary_request(llm.chat_requests[-1])
-        assert result.history == min(2 * number, 8)
+        kept = 2 * number if number < 7 else 6 + 2 * (number - 7)
+        assert result.history == (14 if number == 7 else kept)
         folded = await engine.summarize(THREAD, history=result.history)
-        assert folded == (number >= 4)  # 2 messages per turn: more than 6 from turn 4
+        assert folded == (number == 7)  # 2 messages per turn: 14 > 12 at turn 7
         if folded:
             assert is_summary_request(llm.chat_requests[-1])
             assert len(llm.chat_requests) == calls + 2
         state = await engine.state(THREAD)
-        assert len(state["messages"]) == min(2 * number, 6)
+        assert len(state["messages"]) == kept
 
-    # A turn now: system prompt, the summary, and exactly the last 6 messages.
+    # A turn now: the stable system prompt, the summary, the 12 messages kept, the turn's
+    # context, and the burst.
     llm.responder = None
     llm.push(json=agent_json("final"))
-    await engine.run_turn(CONTACT, say("message 9", "m9"))
+    await engine.run_turn(CONTACT, say("message 11", "m11"))
     request = llm.chat_requests[-1]
     systems = [m for m in request["messages"] if m["role"] == "system"]
-    assert len(systems) == 2 and systems[1]["content"].endswith("SUMMARY folded 1 lead lines")
+    assert len(systems) == 3 and systems[1]["content"].endswith("SUMMARY folded 4 lead lines")
+    assert request["messages"][-2]["role"] == "system"  # the context, right before the burst
     history = non_system(request)
-    assert len(history) == 6
+    assert len(history) == 13
     assert [m["content"] for m in history if m["role"] == "user"] == [
-        "message 7", "message 8", "message 9",
+        f"message {n}" for n in range(5, 12)
     ]
-    assert history[0]["role"] == "assistant"
+    assert history[-2]["role"] == "assistant"  # the bot's last message
+
+
+async def test_every_message_of_a_long_burst_reaches_the_model(engine: Any, llm: Any) -> None:
+    """A burst of 10 messages with HISTORY_KEEP=6: all 10 in the request, in order, after the
+    bot's last message; only older history may be left out."""
+    await to_qualification(engine, llm)
+    before = (await engine.state(THREAD))["messages"]
+    llm.push(json=agent_json("Got all of it."))
+    burst = [HumanMessage(f"part {i} of my requirements", id=f"p{i}") for i in range(10)]
+    await engine.run_turn(CONTACT, burst)
+    sent = non_system(llm.chat_requests[-1])
+    assert [m["content"] for m in sent[-10:]] == [m.text for m in burst]
+    assert sent[-11] == {"role": "assistant", "content": before[-1].text}
 
 
 async def test_summary_without_a_model_still_folds(llm: Any, make_settings: Any) -> None:
     engine = make_engine(llm, make_settings, checkpointer=saver(), with_llm=False)
-    for number in range(1, 5):
+    for number in range(1, 8):
         await engine.run_turn(CONTACT, say(f"line {number}", f"m{number}"))
     assert await engine.summarize(THREAD) is True
     state = await engine.state(THREAD)
@@ -254,12 +272,12 @@ async def test_summary_without_a_model_still_folds(llm: Any, make_settings: Any)
 
 async def test_a_failing_summary_keeps_the_messages(engine: Any, llm: Any) -> None:
     llm.responder = lambda body: Reply(json=agent_json("ok"))
-    for number in range(1, 5):
+    for number in range(1, 8):
         await engine.run_turn(CONTACT, say(f"line {number}", f"m{number}"))
     llm.responder = None
     llm.push(status=500)
     assert await engine.summarize(THREAD) is False
-    assert len((await engine.state(THREAD))["messages"]) == 8
+    assert len((await engine.state(THREAD))["messages"]) == 14
 
 
 # --- Sink failures, re-runs ------------------------------------------------------------------

@@ -31,7 +31,7 @@ from integrations.calendar.google import GoogleCalendar, booking_from_event, loa
 from integrations.calendar.local import LocalCalendar
 from integrations.calendar.slots import SlotRules
 from integrations.leads import LeadStore
-from tests.graph.fakes import NOW, RecordingSink, agent_json, saver, tool_call
+from tests.graph.fakes import NOW, RecordingSink, agent_json, saver, system_text, tool_call
 from tests.utils.fake_google_calendar import FakeGoogleCalendar
 from tests.utils.servers import ThreadedServer
 
@@ -248,7 +248,7 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     assert tool_names(llm.chat_requests[-1]) == [
         "find_free_slots", "reschedule_booking", "cancel_booking", "keep_booking",
     ]
-    system = llm.chat_requests[-1]["messages"][0]["content"]
+    system = system_text(llm.chat_requests[-1])
     assert "already booked" in system and "The lead's booked call: Mon 7 Jan" in system
     state = await engine.state(THREAD)
     new_offer: list[Slot] = state["offered_slots"]

@@ -38,12 +38,13 @@ def test_plain_summary_stays_bounded() -> None:
     assert len(summary) <= MAX_SUMMARY_CHARS and summary.endswith("49")
 
 
-async def test_node_without_a_model_removes_the_old_messages() -> None:
-    update = await fold_history({"messages": history(8), "summary": "before"}, model=None, keep=6)
+async def test_folding_without_a_model_removes_the_old_messages() -> None:
+    update = await fold_history({"messages": history(13), "summary": "before"}, model=None, keep=6)
     assert update is not None
-    assert update["messages"] == [RemoveMessage(id="m0"), RemoveMessage(id="m1")]
-    assert update["summary"] == "before\nLead: lead 0"
+    assert update["messages"] == [RemoveMessage(id=f"m{i}") for i in range(7)]
+    assert update["summary"].startswith("before\nLead: lead 0")
 
 
-async def test_node_with_nothing_to_fold() -> None:
-    assert await fold_history({"messages": history(6)}, model=None, keep=6) is None
+@pytest.mark.parametrize("count", [0, 6, 12])
+async def test_nothing_is_folded_up_to_twice_the_kept_history(count: int) -> None:
+    assert await fold_history({"messages": history(count)}, model=None, keep=6) is None
