@@ -3,7 +3,8 @@
 Chat models take images, not video. `extract_video` reads a video once (PyAV, whose wheels carry
 FFmpeg's decoders) and returns:
 
-- stills: at most `frames` JPEGs (longest side `STILL_MAX_SIDE`), in time order: the first
+- stills: at most `frames` JPEGs (longest side `STILL_MAX_SIDE`, upright even when the phone
+  recorded sideways and said so in the display matrix), in time order: the first
   frame, the frame nearest the middle, and the biggest scene changes (the frames that differ
   most from the one before, on 16 x 16 grey thumbnails), so that a walk through a warehouse
   shows more than its first second;
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import io
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -253,7 +255,10 @@ class _StillPicker:
             if candidate is not None and len(chosen) < self._wanted:
                 chosen.setdefault(candidate.at, candidate)
         ordered = sorted(chosen.values(), key=lambda candidate: candidate.at)
-        return tuple(Still(at=c.at, jpeg=_jpeg(_scaled(c.frame))) for c in ordered)
+        return tuple(
+            Still(at=c.at, jpeg=_jpeg(_upright(_scaled(c.frame), c.frame.rotation)))
+            for c in ordered
+        )
 
 
 def _difference(a: bytes, b: bytes) -> float:
@@ -265,6 +270,39 @@ def _scaled(frame: av.video.frame.VideoFrame) -> av.video.frame.VideoFrame:
     width = max(2, round(frame.width * scale / 2) * 2)
     height = max(2, round(frame.height * scale / 2) * 2)
     return frame.reformat(width=width, height=height, format="yuvj420p")
+
+
+# Counterclockwise quarter turns -> the filters that make the picture upright.
+_TURNS: dict[int, tuple[tuple[str, str | None], ...]] = {
+    1: (("transpose", "cclock"),),
+    2: (("hflip", None), ("vflip", None)),
+    3: (("transpose", "clock"),),
+}
+
+
+def _upright(frame: av.video.frame.VideoFrame, rotation: int) -> av.video.frame.VideoFrame:
+    """The frame as it is meant to be seen: phones record portrait video sideways and say so in
+    the display matrix (`rotation`, degrees counterclockwise)."""
+    filters = _TURNS.get(round(rotation / 90) % 4)
+    if not filters:
+        return frame
+    import av.filter
+
+    graph = av.filter.Graph()
+    chain = [graph.add_buffer(
+        width=frame.width, height=frame.height, format=frame.format,
+        time_base=Fraction(1, 25),
+    )]
+    chain += [graph.add(name, args) for name, args in filters]
+    chain.append(graph.add("buffersink"))
+    for source, sink in itertools.pairwise(chain):
+        source.link_to(sink)
+    graph.configure()
+    frame.pts = 0
+    graph.push(frame)
+    turned = graph.pull()
+    assert isinstance(turned, av.VideoFrame)
+    return turned
 
 
 def _jpeg(frame: av.video.frame.VideoFrame) -> bytes:

@@ -14,7 +14,16 @@ from pipeline.video import (
     VideoTooLong,
     extract_video,
 )
-from tests.utils.media_files import BLUE, GREEN, RED, audio_info, jpeg_colour, make_video
+from tests.utils.media_files import (
+    BLUE,
+    GREEN,
+    RED,
+    audio_info,
+    jpeg_colour,
+    jpeg_grid,
+    jpeg_size,
+    make_video,
+)
 
 
 def close(colour: tuple[int, int, int], expected: tuple[int, int, int]) -> bool:
@@ -52,6 +61,26 @@ def test_stills_are_scaled_down() -> None:
     with av.open(io.BytesIO(video.stills[0].jpeg), mode="r", format="jpeg_pipe") as c:
         frame = next(c.decode(video=0))
     assert (frame.width, frame.height) == (STILL_MAX_SIDE, 432)
+
+
+@pytest.mark.parametrize(
+    ("rotation", "size", "first", "second"),
+    [
+        (0, (160, 120), RED, GREEN),  # left red, right green, as recorded
+        (90, (120, 160), GREEN, RED),  # turned counterclockwise: green on top
+        (-90, (120, 160), RED, GREEN),  # turned clockwise: red on top (an iPhone portrait)
+        (180, (160, 120), GREEN, RED),  # upside down: green on the left
+    ],
+)
+def test_a_sideways_recording_is_shown_upright(
+    rotation: int, size: tuple[int, int], first: tuple[int, int, int],
+    second: tuple[int, int, int],
+) -> None:
+    data = make_video(halves=(RED, GREEN), seconds=1.0, sound=False, rotation=rotation)
+    (still,) = extract_video(data, frames=1).stills
+    assert jpeg_size(still.jpeg) == size
+    grid = jpeg_grid(still.jpeg, 4, 4)
+    assert close(grid[0], first) and close(grid[-1], second)  # top left, bottom right
 
 
 def test_a_long_video_is_decoded_at_key_frames_only() -> None:

@@ -25,6 +25,8 @@ __all__ = [
     "audio_info",
     "encrypt_office",
     "jpeg_colour",
+    "jpeg_grid",
+    "jpeg_size",
     "make_amr",
     "make_audio",
     "make_docx",
@@ -86,9 +88,14 @@ def make_video(
     size: tuple[int, int] = (160, 120),
     sound: bool = True,
     container: str = "mp4",
+    rotation: int = 0,
+    halves: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None,
 ) -> bytes:
     """An H.264 video showing each colour for an equal share of `seconds`, a key frame every
-    second, with an AAC tone as its sound track when `sound`."""
+    second, with an AAC tone as its sound track when `sound`.
+
+    `halves` paints every frame's left and right halves instead; `rotation` is the display
+    matrix's (degrees counterclockwise), as phones record portrait video."""
     width, height = size
     total = int(seconds * fps)
     out = io.BytesIO()
@@ -96,6 +103,8 @@ def make_video(
         video = sink.add_stream("h264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.gop_size = fps
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = sink.add_stream("aac", rate=16000) if sound else None
         if audio is not None:
             audio.layout = "mono"
@@ -103,6 +112,8 @@ def make_video(
             colour = colours[min(len(colours) - 1, index * len(colours) // total)]
             picture = av.VideoFrame(width, height, "rgb24")
             line = bytes(colour) * width
+            if halves is not None:
+                line = bytes(halves[0]) * (width // 2) + bytes(halves[1]) * (width - width // 2)
             padding = b"\0" * (picture.planes[0].line_size - len(line))
             picture.planes[0].update((line + padding) * height)
             picture = picture.reformat(format="yuv420p")
@@ -131,10 +142,28 @@ def audio_info(data: bytes) -> dict[str, Any]:
 
 def jpeg_colour(data: bytes) -> tuple[int, int, int]:
     """The average colour of a JPEG, as RGB."""
+    return jpeg_grid(data, 1, 1)[0]
+
+
+def jpeg_grid(data: bytes, columns: int, rows: int) -> list[tuple[int, int, int]]:
+    """A JPEG shrunk to `columns` x `rows` pixels, as RGB, row by row."""
     with av.open(io.BytesIO(data), mode="r", format="jpeg_pipe") as container:
         frame = next(container.decode(video=0))
-        pixel = bytes(frame.reformat(width=1, height=1, format="rgb24").planes[0])[:3]
-    return pixel[0], pixel[1], pixel[2]
+    small = frame.reformat(width=columns, height=rows, format="rgb24")
+    plane = small.planes[0]
+    raw = bytes(plane)
+    pixels = []
+    for row in range(rows):
+        line = raw[row * plane.line_size : row * plane.line_size + columns * 3]
+        pixels += [(line[i], line[i + 1], line[i + 2]) for i in range(0, columns * 3, 3)]
+    return pixels
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a JPEG."""
+    with av.open(io.BytesIO(data), mode="r", format="jpeg_pipe") as container:
+        frame = next(container.decode(video=0))
+    return frame.width, frame.height
 
 
 def make_docx(*paragraphs: str, table: Sequence[Sequence[str]] = ()) -> bytes:
