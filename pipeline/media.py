@@ -33,7 +33,6 @@ little gain. Only outcomes that cannot change are cached: a transient failure (d
 server, a decoding timeout) is tried again on the next call.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -310,6 +309,8 @@ class _Piece:
     text: str | None = None
     images: list[dict[str, Any]] = field(default_factory=list)
     final: bool = True
+    outcome: str = "ok"
+    """For the metric: "ok", or why the file was described instead of used."""
 
 
 def _image_part(mime_type: str, data: bytes) -> dict[str, Any]:
@@ -408,7 +409,7 @@ class MediaConverter:
             outcome, piece = "error", _Piece(text=note_download_failed(kind.noun), final=False)
             self._warn(message, kind, exc)
         else:
-            outcome = "ok"
+            outcome = piece.outcome
         MEDIA_CONVERSIONS.labels(kind=kind.role, outcome=outcome).inc()
         return piece
 
@@ -421,7 +422,7 @@ class MediaConverter:
             try:
                 data = await self.sandbox.run(to_ogg_opus, data)
             except MediaRefused:  # no audio stream
-                return _Piece(text=note_unplayable(kind.noun))
+                return _Piece(text=note_unplayable(kind.noun), outcome="unplayable")
             mime = SPEECH_MIME_TYPE
         stem = (ref.filename or "").rpartition(".")[0] or ref.filename
         stem = stem or ("voice-note" if kind.role == "voice" else "audio")
@@ -446,9 +447,9 @@ class MediaConverter:
                 max_seconds=self.video_max_seconds,
             )
         except VideoTooLong as exc:
-            return _Piece(text=note_too_long(exc))
+            return _Piece(text=note_too_long(exc), outcome="too_long")
         except MediaRefused:  # neither picture nor sound
-            return _Piece(text=note_unplayable(kind.noun))
+            return _Piece(text=note_unplayable(kind.noun), outcome="unplayable")
         if video.stills:
             short = video.duration < 60  # stills a second apart would read "0:02, 0:02"
             times = ", ".join(_clock(still.at, tenths=short) for still in video.stills)
@@ -486,11 +487,11 @@ class MediaConverter:
                 extract_text, kind.document, media.data, max_chars=self.document_max_chars
             )
         except DocumentLocked:
-            return _Piece(text=note_locked(name))
+            return _Piece(text=note_locked(name), outcome="locked")
         except MediaRefused:
             text, trimmed = "", False
         if not text:
-            return _Piece(text=note_unreadable(name))
+            return _Piece(text=note_unreadable(name), outcome="no_text")
         more = "\n[… trimmed: the document is longer]" if trimmed else ""
         return _Piece(text=f"[document: {name}]\n{text}{more}")
 

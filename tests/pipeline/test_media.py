@@ -17,6 +17,7 @@ import pytest
 import redis.asyncio as aioredis
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from integrations.media import MediaDownloader
@@ -505,6 +506,7 @@ async def test_a_corrupt_file_of_each_kind_is_described_and_the_rest_is_answered
         msg("text", text="what do you think?"),
     ]
     llm.push(content="Thanks! Some files did not open — could you send them again?")
+    before = {key: conversions(*key) for key in OUTCOMES}
 
     engine, sender = await run_burst(redis, make_converter(), model, messages)
 
@@ -527,6 +529,21 @@ async def test_a_corrupt_file_of_each_kind_is_described_and_the_rest_is_answered
     ]
     assert not uploads(llm)  # the broken audio was not sent to speech-to-text
     assert sender.texts == ["Thanks! Some files did not open — could you send them again?"]
+    assert {key: conversions(*key) - before[key] for key in OUTCOMES} == {
+        ("video", "undecodable"): 1, ("voice", "undecodable"): 1,
+        ("document", "undecodable"): 2, ("document", "locked"): 2,
+    }
+
+
+OUTCOMES = [
+    ("video", "undecodable"), ("voice", "undecodable"),
+    ("document", "undecodable"), ("document", "locked"),
+]
+
+
+def conversions(kind: str, outcome: str) -> float:
+    labels = {"kind": kind, "outcome": outcome}
+    return REGISTRY.get_sample_value("wa_media_conversions_total", labels) or 0.0
 
 
 async def test_a_decoding_that_runs_out_of_time_is_described_and_tried_again(
