@@ -69,7 +69,7 @@ T = TypeVar("T")
 JOB_MODULES = frozenset({
     "pipeline.audio_convert", "pipeline.documents", "pipeline.video", "pipeline.sandbox",
 })
-"""The modules whose types an answer may hold (and, in tests, whose functions are jobs)."""
+"""The modules whose functions may run as jobs and whose types an answer may hold."""
 
 _ROOT = Path(__file__).resolve().parent.parent  # the project: where `pipeline` is importable from
 _CHILD = "from pipeline.sandbox import child_main; child_main()"
