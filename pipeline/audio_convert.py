@@ -9,8 +9,9 @@ the format WhatsApp itself records.
 
 The conversion uses PyAV (`av`), whose wheels carry FFmpeg's codecs (AMR, AAC, Opus, MP3, H.264):
 `uv sync` brings them, no system `ffmpeg` binary is needed. It is CPU-bound and reads untrusted
-bytes, so it runs as a `pipeline.sandbox` job (`to_ogg_opus`), never on the event loop.
-`video.extract_video` uses `OggOpusWriter` for a video's sound track.
+bytes, so it runs as a `pipeline.sandbox` job (`to_ogg_opus`), never on the event loop; PyAV
+is imported inside the functions, so the service process, which only hands jobs to the sandbox,
+never loads FFmpeg. `video.extract_video` uses `OggOpusWriter` for a video's sound track.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ BIT_RATE = 24_000
 
 
 class NoAudio(MediaRefused):
-    """The file has no audio stream, or not one second of it could be decoded."""
+    """The file has no audio stream, or not one sample of it could be decoded."""
 
 
 def needs_conversion(mime_type: str) -> bool:
