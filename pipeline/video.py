@@ -14,9 +14,9 @@ FFmpeg's decoders) and returns:
   container says nothing or lies.
 
 Cost is bounded: a video of more than `FULL_DECODE_FRAMES` frames is decoded at its key frames
-only (encoders put one at every scene cut, and about every few seconds), so three minutes of 30
-fps cost about as much as twenty seconds. It is CPU-bound and reads untrusted bytes: a
-`pipeline.sandbox` job, never run on the event loop.
+only (encoders put one at every scene cut, and phones one every second or two), so three minutes
+decode fewer frames than twenty seconds decoded whole. It is CPU-bound and reads untrusted bytes:
+a `pipeline.sandbox` job, never run on the event loop.
 """
 
 from __future__ import annotations
