@@ -427,6 +427,8 @@ async def test_a_video_reaches_the_model_with_the_whole_burst_in_one_turn(
     assert sound["content_type"] == "audio/ogg"
     assert audio_info(sound["file"])["codec"] == "opus"
     assert audio_info(sound["file"])["seconds"] == pytest.approx(3.0, abs=0.2)
+    voice = uploads(llm)["voice-note.ogg"]  # and so did the AMR clip, converted
+    assert voice["content_type"] == "audio/ogg" and audio_info(voice["file"])["codec"] == "opus"
     assert sender.texts == ["¡Gracias! Os preparo el presupuesto."]
 
 
@@ -454,22 +456,30 @@ async def test_an_amr_voice_note_is_uploaded_converted_to_ogg_opus(
 
 
 async def test_a_video_over_the_length_or_size_limit_is_refused_politely(
-    hosts: MediaHosts, make_converter: Any, llm: ScriptedLLM
+    hosts: MediaHosts, make_converter: Any, model: ChatOpenAI, llm: ScriptedLLM,
+    redis: aioredis.Redis,
 ) -> None:
     hosts.add("8201", make_video(seconds=3.0), "video/mp4")
     hosts.add("8202", b"\x00" * 1000, "video/mp4", announced_size=40 * MiB)
-    converted = await make_converter(video_max_seconds=2).convert([
+    messages = [
         msg("video", media=(hosts.meta_ref("8201"),), text="a tour"),
         msg("video", media=(hosts.meta_ref("8202"),)),
-    ])
-    assert [m.content for m in converted] == [
+        msg("text", text="what do you think?"),
+    ]
+    llm.push(content="Could you send a shorter clip?")
+
+    _, sender = await run_burst(redis, make_converter(video_max_seconds=2), model, messages)
+
+    assert sent_user_contents(llm) == [
         "[the lead sent a video of 0:03; videos over 0:02 can't be processed — tell them "
         "politely and ask for a shorter clip or a short description in words] a tour",
         "[the lead sent a video of 40 MB; files over 16 MB can't be processed — tell them "
         "politely and ask for a smaller file or a short description in words]",
+        "what do you think?",
     ]
-    assert hosts.files["8202"].downloads == 0
+    assert hosts.files["8202"].downloads == 0  # refused on the announced size
     assert not uploads(llm)  # nothing was transcribed
+    assert sender.texts == ["Could you send a shorter clip?"]
 
 
 async def test_a_video_without_speech_to_text_still_shows_its_frames(
