@@ -101,8 +101,20 @@ class Settings(BaseSettings):
         list[str],
         NoDecode,
         BeforeValidator(lambda v: [t.strip() for t in v.split(",")] if isinstance(v, str) else v),
-    ] = ["audio/", "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"]
+    ] = [
+        "audio/", "video/", "image/jpeg", "image/png", "image/webp", "image/gif",
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/csv",
+    ]
+    # Text of PDF, DOCX, XLSX and CSV documents passed to the agent is trimmed to this.
     MEDIA_PDF_MAX_CHARS: PositiveInt = 4000
+    MEDIA_VIDEO_FRAMES: Annotated[int, Field(gt=0, le=10)] = 3
+    MEDIA_VIDEO_MAX_SECONDS: PositiveInt = 180
+    # Decoding (audio conversion, video, documents) runs in a child process with these limits.
+    MEDIA_DECODE_TIMEOUT_SECONDS: Annotated[float, Field(gt=0)] = 30.0
+    MEDIA_DECODE_MEMORY_MB: Annotated[int, Field(ge=256)] = 1024
 
     # --- Google Calendar and scheduling ----------------------------------------------------
     GOOGLE_SERVICE_ACCOUNT_FILE: Path | None = None

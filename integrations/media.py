@@ -1,4 +1,4 @@
-"""Downloading the media a lead sent (voice notes, photos, documents) from Twilio or Meta.
+"""Downloading the media a lead sent (voice notes, photos, videos, documents) from Twilio or Meta.
 
 Twilio gives a media URL on its API host that needs HTTP basic auth with the account SID and auth
 token and answers with a redirect to a short-lived signed URL on its CDN. Meta gives a media id:
@@ -61,7 +61,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_TYPES = (
-    "audio/", "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+    "audio/", "video/", "image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/csv",
 )
 DEFAULT_TWILIO_API_BASE = "https://api.twilio.com"
 DEFAULT_GRAPH_BASE = "https://graph.facebook.com/v21.0"

@@ -1,26 +1,36 @@
 """Inbound media to the graph's input: the `MessageConverter` that makes every attachment count.
 
 - Voice notes and audio are transcribed (`integrations.speech`) and enter as the lead's own words,
-  marked: `[voice note] <transcript>`.
+  marked: `[voice note] <transcript>`. Ogg and MP3 are uploaded as they came; AMR, AAC, M4A, 3GP
+  and every other format are first converted to Ogg/Opus (`pipeline.audio_convert`), because
+  speech-to-text endpoints refuse most of them.
 - Images become multimodal content, `[{"type": "text", ...}, {"type": "image_url", ...}]` with a
   base64 data URL, which `ChatOpenAI` sends to the model as vision input.
-- PDFs become their text (pypdf), trimmed to `pdf_max_chars`, as `[document: name.pdf]\\n<text>`;
-  other documents are acknowledged by name (`pipeline.convert.describe`), and so are video,
-  stickers, contacts and reactions; a location becomes text with its coordinates and name.
-- What cannot be used (too large, a type outside the allow-list, a failed download, audio that
-  could not be transcribed, an unreadable PDF) becomes a bracketed note that tells the agent what
-  happened and to tell the lead politely. One broken attachment never fails the burst.
+- Videos (`pipeline.video`) become a few stills (image parts, at most `video_frames`) and the
+  transcript of their sound, in one message: `[video, 1:42; 3 frames below, at 0:00, 0:51,
+  1:15] <caption>\\n[sound] <transcript>`. Longer than `video_max_seconds`: refused politely.
+- PDF, Word (DOCX), Excel (XLSX) and CSV documents become their text (`pipeline.documents`),
+  trimmed to `document_max_chars`, as `[document: name.docx]\\n<text>`; other documents are
+  acknowledged by name (`pipeline.convert.describe`), and so are stickers, contacts and
+  reactions; a location becomes text with its coordinates and name.
+- What cannot be used (too large, too long, a type outside the allow-list, a failed download,
+  a damaged or password-protected file, audio that could not be transcribed) becomes a bracketed
+  note that tells the agent what happened and to tell the lead politely. One broken attachment
+  never fails the burst.
 
-All messages of a burst are converted concurrently (at most `concurrency` downloads at a time) and
-returned in the burst's order, one `HumanMessage` per provider message, its id the message id.
+Decoding (audio conversion, video, documents) reads untrusted bytes and is CPU-bound: it runs in
+`pipeline.sandbox`, a child process per file with a time and a memory limit, never on the event
+loop. All messages of a burst are converted concurrently (at most `concurrency` downloads at a
+time, at most the sandbox's own limit decoding) and returned in the burst's order, one
+`HumanMessage` per provider message, its id the message id.
 
 Cache: the processor converts a burst again when it re-runs it with newer messages merged in,
 seconds later, in the same process. An in-process LRU keyed by channel and message id, with a TTL,
-makes that re-run free: no second download, transcription or PDF parse. Redis was the other
+makes that re-run free: no second download, decoding, transcription or parse. Redis was the other
 choice; it would also cover a retry on another worker, but that is rare (a failed burst) and
 would mean putting lead photos (megabytes of base64) and document text in shared storage for
 little gain. Only outcomes that cannot change are cached: a transient failure (download, speech
-server) is tried again on the next call.
+server, a decoding timeout) is tried again on the next call.
 """
 
 from __future__ import annotations
@@ -28,13 +38,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
-import io
 import logging
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import HumanMessage
@@ -48,7 +56,11 @@ from integrations.media import (
     normalize_mime,
 )
 from integrations.speech import SpeechError, SpeechUnavailable
+from pipeline.audio_convert import SPEECH_MIME_TYPE, needs_conversion, to_ogg_opus
 from pipeline.convert import describe
+from pipeline.documents import DocumentKind, DocumentLocked, document_kind, extract_text
+from pipeline.sandbox import DecodeError, DecodeSandbox, DecodeTimeout, MediaRefused
+from pipeline.video import VideoTooLong, extract_video
 
 if TYPE_CHECKING:
     from integrations.media import Media, MediaDownloader
@@ -59,7 +71,6 @@ __all__ = [
     "MEDIA_CONVERSIONS",
     "ConversionCache",
     "MediaConverter",
-    "extract_pdf_text",
     "is_voice_note",
 ]
 
@@ -73,48 +84,65 @@ MEDIA_CONVERSIONS = Counter(
 
 # Types the vision models accept as image input.
 VISION_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
-PDF_MAX_PAGES = 50  # text beyond the limit is not needed; parsing every page of a book is slow
-_AUDIO_EXTENSIONS = {
+# Extensions of the audio uploaded as it came (the speech server reads the container from it).
+_UPLOAD_EXTENSIONS = {
     "audio/ogg": "ogg", "audio/opus": "ogg", "audio/mpeg": "mp3", "audio/mp3": "mp3",
-    "audio/mp4": "m4a", "audio/m4a": "m4a", "audio/x-m4a": "m4a", "audio/aac": "aac",
-    "audio/wav": "wav", "audio/x-wav": "wav", "audio/webm": "webm", "audio/flac": "flac",
-    "audio/amr": "amr",
 }
 
 Part = str | dict[str, Any]
 """A piece of one message's content: text, or an `image_url` content part."""
 Content = str | list[str | dict[str, Any]]
-Role = Literal["voice", "audio", "image", "pdf", "document", "other"]
+Role = Literal["voice", "audio", "image", "video", "document", "named", "other"]
 
-# How each attachment role is named in notes to the agent.
+# How each attachment is named in notes to the agent.
 _A_KIND: dict[Role, str] = {
-    "voice": "a voice note", "audio": "an audio file", "image": "an image", "pdf": "a PDF",
-    "document": "a document", "other": "a file",
+    "voice": "a voice note", "audio": "an audio file", "image": "an image", "video": "a video",
+    "document": "a document", "named": "a document", "other": "a file",
+}
+_A_DOCUMENT: dict[DocumentKind, str] = {
+    "pdf": "a PDF", "docx": "a Word document", "xlsx": "a spreadsheet", "csv": "a CSV file",
 }
 
 
+# Recorded speech whoever sends it: WhatsApp records Ogg/Opus; AMR is a speech-only codec (the
+# voice notes of older Android phones).
+_VOICE_TYPES = frozenset({"audio/ogg", "audio/opus", "audio/amr", "audio/amr-wb"})
+
+
 def is_voice_note(message: InboundMessage) -> bool:
-    """A recorded voice note: Meta says so; Twilio does not, and WhatsApp records Ogg/Opus."""
+    """A recorded voice note: Meta says so; Twilio does not, so the type tells."""
     if message.kind != "audio":
         return False
-    return any(
-        ref.voice or normalize_mime(ref.mime_type) in ("audio/ogg", "audio/opus")
-        for ref in message.media
-    )
+    return any(ref.voice or normalize_mime(ref.mime_type) in _VOICE_TYPES for ref in message.media)
 
 
-def _role(message: InboundMessage, ref: MediaRef) -> Role:
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What an attachment is, as far as conversion goes."""
+
+    role: Role
+    noun: str
+    """How notes to the agent name it: "a voice note", "a spreadsheet"."""
+    document: DocumentKind | None = None
+
+
+def _kind(message: InboundMessage, ref: MediaRef) -> _Kind:
     mime = normalize_mime(ref.mime_type) or ""
+    role: Role
     if message.kind == "audio" or mime.startswith("audio/"):
-        voice = ref.voice or mime in ("audio/ogg", "audio/opus")
-        return "voice" if voice else "audio"
-    if message.kind == "image" or (message.kind != "sticker" and mime.startswith("image/")):
-        return "image"
-    if message.kind == "document" or mime.startswith(("application/", "text/")):
-        if mime == "application/pdf" or (ref.filename or "").lower().endswith(".pdf"):
-            return "pdf"
-        return "document"
-    return "other"
+        role = "voice" if ref.voice or mime in _VOICE_TYPES else "audio"
+    elif message.kind == "video" or mime.startswith("video/"):
+        role = "video"
+    elif message.kind == "image" or (message.kind != "sticker" and mime.startswith("image/")):
+        role = "image"
+    elif message.kind == "document" or mime.startswith(("application/", "text/")):
+        document = document_kind(mime, ref.filename)
+        if document is not None:
+            return _Kind("document", _A_DOCUMENT[document], document)
+        role = "named"
+    else:
+        role = "other"
+    return _Kind(role, _A_KIND[role])
 
 
 # --- Notes to the agent --------------------------------------------------------------------------
@@ -126,16 +154,26 @@ def _megabytes(size: int) -> str:
     return f"{shown} MB"
 
 
+def _clock(seconds: float, *, tenths: bool = False) -> str:
+    """`0:07`, `2:05`, `1:02:05`; with `tenths`, `0:01.5`."""
+    if tenths:
+        minutes, rest = divmod(round(seconds, 1), 60)
+        return f"{int(minutes)}:{rest:04.1f}"
+    hours, rest = divmod(int(seconds + 0.5), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _with_caption(note: str, caption: str | None) -> str:
     return f"{note} {caption}" if caption else note
 
 
-def note_too_large(role: Role, error: MediaTooLarge) -> str:
+def note_too_large(noun: str, error: MediaTooLarge) -> str:
     limit = _megabytes(error.limit)
     sent = (
-        f"{_A_KIND[role]} of {_megabytes(error.size)}"
+        f"{noun} of {_megabytes(error.size)}"
         if error.size is not None
-        else f"{_A_KIND[role]} larger than {limit}"
+        else f"{noun} larger than {limit}"
     )
     return (
         f"[the lead sent {sent}; files over {limit} can't be processed — tell them politely "
@@ -143,64 +181,55 @@ def note_too_large(role: Role, error: MediaTooLarge) -> str:
     )
 
 
-def note_unsupported(role: Role, mime_type: str | None) -> str:
+def note_too_long(error: VideoTooLong) -> str:
+    return (
+        f"[the lead sent a video of {_clock(error.seconds)}; videos over "
+        f"{_clock(error.limit)} can't be processed — tell them politely and ask for a shorter "
+        "clip or a short description in words]"
+    )
+
+
+def note_unsupported(noun: str, mime_type: str | None) -> str:
     kind = f" ({mime_type})" if mime_type else ""
     return (
-        f"[the lead sent {_A_KIND[role]} in a format that can't be processed{kind} — tell them "
+        f"[the lead sent {noun} in a format that can't be processed{kind} — tell them "
         "politely and ask for a photo, a PDF or a short description in words]"
     )
 
 
-def note_download_failed(role: Role) -> str:
+def note_download_failed(noun: str) -> str:
     return (
-        f"[the lead sent {_A_KIND[role]} that could not be downloaded — tell them politely and "
+        f"[the lead sent {noun} that could not be downloaded — tell them politely and "
         "ask them to send it again]"
     )
 
 
-def note_not_transcribed(role: Role) -> str:
+def note_not_transcribed(noun: str) -> str:
     return (
-        f"[the lead sent {_A_KIND[role]} that could not be transcribed — tell them politely and "
+        f"[the lead sent {noun} that could not be transcribed — tell them politely and "
         "ask them to send it again or to write the message]"
     )
 
 
-# --- PDF ---------------------------------------------------------------------------------------
+def note_unplayable(noun: str) -> str:
+    return (
+        f"[the lead sent {noun} that could not be played (a damaged or unusual file) — tell "
+        "them politely and ask them to send it again or to write the message]"
+    )
 
 
-def extract_pdf_text(data: bytes, *, max_chars: int) -> tuple[str, bool]:
-    """The text of a PDF, whitespace tidied, cut at `max_chars`; and whether it was trimmed.
-
-    CPU-bound: call it in a thread. Raises whatever pypdf raises for a broken or locked file."""
-    from pypdf import PdfReader
-
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted and not reader.decrypt(""):
-        raise ValueError("the PDF is password-protected")
-    pieces: list[str] = []
-    total = 0
-    pages = len(reader.pages)
-    trimmed = pages > PDF_MAX_PAGES
-    for page in reader.pages[:PDF_MAX_PAGES]:
-        text = _tidy(page.extract_text() or "")
-        if text:
-            pieces.append(text)
-            total += len(text) + 2
-        if total > max_chars:
-            trimmed = True
-            break
-    text = "\n\n".join(pieces)
-    if len(text) > max_chars:
-        trimmed = True
-        cut = text.rfind(" ", 0, max_chars)
-        text = text[: cut if cut > max_chars * 0.8 else max_chars].rstrip()
-    return text, trimmed
+def note_unreadable(name: str) -> str:
+    return (
+        f"[document: {name} — its text could not be read (a scan or a damaged file?); ask the "
+        "lead politely for the key details in a message]"
+    )
 
 
-def _tidy(text: str) -> str:
-    text = re.sub(r"[ \t\f\v]+", " ", text)
-    text = re.sub(r" *\n *", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+def note_locked(name: str) -> str:
+    return (
+        f"[document: {name} — it is password-protected; ask the lead politely to send it "
+        "without a password or to write the key details in a message]"
+    )
 
 
 # --- Cache -------------------------------------------------------------------------------------
@@ -275,33 +304,50 @@ def _content_chars(content: Content) -> int:
 
 @dataclass(slots=True)
 class _Piece:
-    """One attachment converted: text for the agent, or an image part; whether it may be cached."""
+    """One attachment converted: text for the agent and image parts; whether it may be cached."""
 
     text: str | None = None
-    image: dict[str, Any] | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)
     final: bool = True
+    outcome: str = "ok"
+    """For the metric: "ok", or why the file was described instead of used."""
+
+
+def _image_part(mime_type: str, data: bytes) -> dict[str, Any]:
+    encoded = base64.b64encode(data).decode("ascii")
+    return {"type": "image_url", "image_url": {"url": f"data:{mime_type};base64,{encoded}"}}
 
 
 class MediaConverter:
     """Converts a burst's messages with their media (see the module docstring).
 
     Without `speech` (no LLM configured) voice notes are not downloaded: the agent is told it
-    could not hear them."""
+    could not hear them; a video's stills still reach it."""
 
     def __init__(
         self,
         downloader: MediaDownloader,
         *,
         speech: Speech | None = None,
-        pdf_max_chars: int = 4000,
+        sandbox: DecodeSandbox | None = None,
+        document_max_chars: int = 4000,
+        video_frames: int = 3,
+        video_max_seconds: float = 180.0,
         concurrency: int = 4,
         cache: ConversionCache | None = None,
     ) -> None:
         self.downloader = downloader
         self.speech = speech
-        self.pdf_max_chars = pdf_max_chars
+        self.sandbox = sandbox if sandbox is not None else DecodeSandbox()
+        self.document_max_chars = document_max_chars
+        self.video_frames = video_frames
+        self.video_max_seconds = video_max_seconds
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self.cache = cache if cache is not None else ConversionCache()
+        self._uses: dict[Role, Callable[[_Kind, MediaRef, Media], Awaitable[_Piece]]] = {
+            "voice": self._audio, "audio": self._audio, "image": self._image,
+            "video": self._video, "document": self._document,
+        }
 
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
         """One `HumanMessage` per message, in order; never raises for a message's media."""
@@ -312,7 +358,7 @@ class MediaConverter:
         ]
 
     async def _message(self, message: InboundMessage) -> Content:
-        if not message.media or message.kind not in ("audio", "image", "document"):
+        if not message.media or message.kind not in ("audio", "image", "video", "document"):
             return describe(message)
         key = f"{message.channel}:{message.message_id}"
         cached = self.cache.get(key)
@@ -325,91 +371,149 @@ class MediaConverter:
         return content
 
     async def _piece(self, message: InboundMessage, ref: MediaRef) -> _Piece:
-        role = _role(message, ref)
-        if role in ("document", "other"):
-            MEDIA_CONVERSIONS.labels(kind=role, outcome="named").inc()
+        kind = _kind(message, ref)
+        use = self._uses.get(kind.role)
+        if use is None:
+            MEDIA_CONVERSIONS.labels(kind=kind.role, outcome="named").inc()
             return _Piece(text=None)  # acknowledged by name in _assemble
-        if role in ("voice", "audio") and self.speech is None:
-            MEDIA_CONVERSIONS.labels(kind=role, outcome="no_speech").inc()
-            return _Piece(text=note_not_transcribed(role), final=False)
+        if kind.role in ("voice", "audio") and self.speech is None:
+            MEDIA_CONVERSIONS.labels(kind=kind.role, outcome="no_speech").inc()
+            return _Piece(text=note_not_transcribed(kind.noun), final=False)
         try:
             async with self._slots:
                 media = await self.downloader.download(message.channel, ref)
-            piece = await self._use(role, ref, media)
+            piece = await use(kind, ref, media)
         except MediaTooLarge as exc:
-            outcome, piece = "too_large", _Piece(text=note_too_large(role, exc))
+            outcome, piece = "too_large", _Piece(text=note_too_large(kind.noun, exc))
         except UnsupportedMediaType as exc:
-            outcome, piece = "unsupported", _Piece(text=note_unsupported(role, exc.mime_type))
+            outcome = "unsupported"
+            piece = _Piece(text=note_unsupported(kind.noun, exc.mime_type))
         except (MediaDownloadFailed, MediaError) as exc:
-            outcome, piece = "download_failed", _Piece(text=note_download_failed(role), final=False)
-            self._warn(message, role, exc)
+            outcome = "download_failed"
+            piece = _Piece(text=note_download_failed(kind.noun), final=False)
+            self._warn(message, kind, exc)
         except SpeechError as exc:
             final = not isinstance(exc, SpeechUnavailable)
-            outcome, piece = "not_transcribed", _Piece(text=note_not_transcribed(role), final=final)
-            self._warn(message, role, exc)
+            outcome = "not_transcribed"
+            piece = _Piece(text=note_not_transcribed(kind.noun), final=final)
+            self._warn(message, kind, exc)
+        except DecodeError as exc:
+            outcome = "undecodable"
+            piece = _Piece(
+                text=note_unreadable(_document_name(kind, ref)) if kind.role == "document"
+                else note_unplayable(kind.noun),
+                final=not isinstance(exc, DecodeTimeout),
+            )
+            self._warn(message, kind, exc)
         except Exception as exc:  # noqa: BLE001 - one broken attachment must not fail the burst
-            outcome, piece = "error", _Piece(text=note_download_failed(role), final=False)
-            self._warn(message, role, exc)
+            outcome, piece = "error", _Piece(text=note_download_failed(kind.noun), final=False)
+            self._warn(message, kind, exc)
         else:
-            outcome = "ok"
-        MEDIA_CONVERSIONS.labels(kind=role, outcome=outcome).inc()
+            outcome = piece.outcome
+        MEDIA_CONVERSIONS.labels(kind=kind.role, outcome=outcome).inc()
         return piece
 
-    async def _use(self, role: Role, ref: MediaRef, media: Media) -> _Piece:
-        if role in ("voice", "audio"):
-            assert self.speech is not None
-            ext = _AUDIO_EXTENSIONS.get(media.mime_type, "ogg")
-            filename = ref.filename or f"{'voice-note' if role == 'voice' else 'audio'}.{ext}"
-            text = await self.speech.transcribe(
-                media.data, filename=filename, mime_type=media.mime_type
-            )
-            label = "[voice note]" if role == "voice" else "[audio]"
-            if not text:
-                return _Piece(text=f"{label} (no words could be made out — ask the lead politely "
-                              "to send it again or to write it)")
-            return _Piece(text=f"{label} {text}")
-        if role == "image":
-            if media.mime_type not in VISION_TYPES:
-                raise UnsupportedMediaType(media.mime_type)
-            encoded = base64.b64encode(media.data).decode("ascii")
-            return _Piece(
-                image={
-                    "type": "image_url",
-                    "image_url": {"url": f"data:{media.mime_type};base64,{encoded}"},
-                }
-            )
-        # a PDF
-        name = ref.filename or "document.pdf"
+    # --- One handler per role; DecodeError and SpeechError are noted by `_piece` -------------
+
+    async def _audio(self, kind: _Kind, ref: MediaRef, media: Media) -> _Piece:
+        assert self.speech is not None
+        data, mime = media.data, media.mime_type
+        if needs_conversion(mime):
+            try:
+                data = await self.sandbox.run(to_ogg_opus, data)
+            except MediaRefused:  # no audio stream
+                return _Piece(text=note_unplayable(kind.noun), outcome="unplayable")
+            mime = SPEECH_MIME_TYPE
+        stem = (ref.filename or "").rpartition(".")[0] or ref.filename
+        stem = stem or ("voice-note" if kind.role == "voice" else "audio")
+        text = await self.speech.transcribe(
+            data, filename=f"{stem}.{_UPLOAD_EXTENSIONS.get(mime, 'ogg')}", mime_type=mime
+        )
+        label = "[voice note]" if kind.role == "voice" else "[audio]"
+        if not text:
+            return _Piece(text=f"{label} (no words could be made out — ask the lead politely "
+                          "to send it again or to write it)")
+        return _Piece(text=f"{label} {text}")
+
+    async def _image(self, kind: _Kind, ref: MediaRef, media: Media) -> _Piece:
+        if media.mime_type not in VISION_TYPES:
+            raise UnsupportedMediaType(media.mime_type)
+        return _Piece(images=[_image_part(media.mime_type, media.data)])
+
+    async def _video(self, kind: _Kind, ref: MediaRef, media: Media) -> _Piece:
         try:
-            text, trimmed = await asyncio.to_thread(
-                extract_pdf_text, media.data, max_chars=self.pdf_max_chars
+            video = await self.sandbox.run(
+                extract_video, media.data, frames=self.video_frames,
+                max_seconds=self.video_max_seconds,
             )
-        except Exception as exc:  # noqa: BLE001 - pypdf raises many types for broken files
-            logger.info("pdf text extraction failed: %s", type(exc).__name__)
+        except VideoTooLong as exc:
+            return _Piece(text=note_too_long(exc), outcome="too_long")
+        except MediaRefused:  # neither picture nor sound
+            return _Piece(text=note_unplayable(kind.noun), outcome="unplayable")
+        if video.stills:
+            short = video.duration < 60  # stills a second apart would read "0:02, 0:02"
+            times = ", ".join(_clock(still.at, tenths=short) for still in video.stills)
+            shown = f"{len(video.stills)} frame{'s' if len(video.stills) > 1 else ''} below, at"
+            header = f"[video, {_clock(video.duration)}; {shown} {times}]"
+        else:
+            header = f"[video, {_clock(video.duration)}; no picture]"
+        sound, final = await self._sound(video.sound)
+        return _Piece(
+            text=f"{header}\n{sound}",
+            images=[_image_part("image/jpeg", still.jpeg) for still in video.stills],
+            final=final,
+        )
+
+    async def _sound(self, sound: bytes | None) -> tuple[str, bool]:
+        """A video's sound track as a line for the agent; and whether that line is final."""
+        if sound is None:
+            return "[sound: none]", True
+        if self.speech is None:
+            return "[sound: could not be transcribed]", False
+        try:
+            text = await self.speech.transcribe(
+                sound, filename="video.ogg", mime_type=SPEECH_MIME_TYPE
+            )
+        except SpeechError as exc:
+            logger.warning("the sound of a video was not transcribed: %s", exc)
+            return "[sound: could not be transcribed]", not isinstance(exc, SpeechUnavailable)
+        return (f"[sound] {text}" if text else "[sound: no words could be made out]"), True
+
+    async def _document(self, kind: _Kind, ref: MediaRef, media: Media) -> _Piece:
+        assert kind.document is not None
+        name = _document_name(kind, ref)
+        try:
+            text, trimmed = await self.sandbox.run(
+                extract_text, kind.document, media.data, max_chars=self.document_max_chars
+            )
+        except DocumentLocked:
+            return _Piece(text=note_locked(name), outcome="locked")
+        except MediaRefused:
             text, trimmed = "", False
         if not text:
-            return _Piece(
-                text=f"[document: {name} — its text could not be read (a scan or a protected "
-                "file?); ask the lead politely for the key details in a message]"
-            )
+            return _Piece(text=note_unreadable(name), outcome="no_text")
         more = "\n[… trimmed: the document is longer]" if trimmed else ""
         return _Piece(text=f"[document: {name}]\n{text}{more}")
 
     @staticmethod
-    def _warn(message: InboundMessage, role: Role, exc: BaseException) -> None:
+    def _warn(message: InboundMessage, kind: _Kind, exc: BaseException) -> None:
         # Our errors never hold a URL or a token; the message id is safe to log.
         logger.warning(
             "media of message %s (%s, %s) not used: %s",
-            message.message_id, role, message.channel, exc,
+            message.message_id, kind.role, message.channel, exc,
         )
+
+
+def _document_name(kind: _Kind, ref: MediaRef) -> str:
+    return ref.filename or f"document.{kind.document or 'bin'}"
 
 
 def _assemble(message: InboundMessage, pieces: list[_Piece]) -> Content:
     """One message's content from its converted attachments and its caption."""
     caption = message.text
-    images = [piece.image for piece in pieces if piece.image is not None]
+    images = [image for piece in pieces for image in piece.images]
     texts = [piece.text for piece in pieces if piece.text is not None]
-    named = any(piece.text is None and piece.image is None for piece in pieces)
+    named = any(piece.text is None and not piece.images for piece in pieces)
     if named:
         texts.insert(0, describe(message))  # documents acknowledged by name, caption included
         caption = None

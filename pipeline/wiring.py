@@ -39,6 +39,7 @@ from integrations.whatsapp.twilio import TwilioClient
 from pipeline.buffer import BurstBuffer
 from pipeline.media import MediaConverter
 from pipeline.processor import BurstProcessor
+from pipeline.sandbox import DecodeSandbox
 from pipeline.voice import AudioStore, VoiceReplier
 from pipeline.workers import WorkerPool
 
@@ -239,7 +240,15 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             sender=channels,
             store=store.contacts,
             converter=MediaConverter(
-                downloader, speech=speech, pdf_max_chars=settings.MEDIA_PDF_MAX_CHARS
+                downloader,
+                speech=speech,
+                sandbox=DecodeSandbox(
+                    timeout_seconds=settings.MEDIA_DECODE_TIMEOUT_SECONDS,
+                    memory_bytes=settings.MEDIA_DECODE_MEMORY_MB * 1024 * 1024,
+                ),
+                document_max_chars=settings.MEDIA_PDF_MAX_CHARS,
+                video_frames=settings.MEDIA_VIDEO_FRAMES,
+                video_max_seconds=settings.MEDIA_VIDEO_MAX_SECONDS,
             ),
             on_handoff=outbox.wake,
             voice=voice,

@@ -11,7 +11,8 @@ expects, in order, and reads back the requests the server received:
     llm.push_transcription("I need 20 licences")          # /v1/audio/transcriptions
     llm.chat_requests[-1]["messages"]                     # what the model was sent
 
-With the queue empty the `responder` answers (a callable from the request body to a `Reply`),
+With the queue empty the `responder` answers (a callable from the request body to a `Reply`;
+`transcriber` likewise for transcriptions, whose recorded body holds the uploaded `file` bytes),
 and without one the server answers 500 "script exhausted", so an unexpected call fails loudly.
 `delay` (seconds, per reply or `default_delay` for all) stands in for model latency in benchmarks.
 Endpoints: chat completions (plain, JSON, tool calls, streaming), audio transcriptions, speech.
@@ -69,6 +70,8 @@ class ScriptedLLM:
         self._ids = itertools.count(1)
         self.requests: list[dict[str, Any]] = []
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
+        self.transcriber: Callable[[dict[str, Any]], Reply] | None = None
+        """Answers transcriptions when none is queued (for uploads whose order is not fixed)."""
         self.default_delay: float = 0.0
         app = Starlette(
             routes=[
@@ -107,6 +110,7 @@ class ScriptedLLM:
             self._speech.clear()
             self.requests.clear()
             self.responder = None
+            self.transcriber = None
             self.default_delay = 0.0
 
     # --- Script --------------------------------------------------------------------------
@@ -230,8 +234,13 @@ class ScriptedLLM:
         upload = form.get("file")
         audio = b"" if upload is None or isinstance(upload, str) else await upload.read()
         fields = {key: value for key, value in form.items() if key != "file"}
-        body = {**fields, "file_bytes": len(audio), "filename": getattr(upload, "filename", None)}
+        body = {
+            **fields, "file_bytes": len(audio), "filename": getattr(upload, "filename", None),
+            "content_type": getattr(upload, "content_type", None), "file": audio,
+        }
         reply = self._next(self._transcriptions, body, "/v1/audio/transcriptions")
+        if reply is None and self.transcriber is not None:
+            reply = self.transcriber(body)
         if reply is None:
             return self._error(500, "script exhausted: the test queued no transcription")
         await self._pause(reply)

@@ -172,10 +172,10 @@ async def test_counting_bytes_stops_a_download_whose_size_was_not_announced(
 async def test_a_declared_type_outside_the_allow_list_is_refused_without_a_request(
     hosts: MediaHosts, make_downloader: Any
 ) -> None:
-    hosts.add("ME7", b"x", "video/mp4")
+    hosts.add("ME7", b"x", "application/x-msdownload")
     with pytest.raises(UnsupportedMediaType) as caught:
         await make_downloader().download("twilio", hosts.twilio_ref("ME7"))
-    assert caught.value.mime_type == "video/mp4"
+    assert caught.value.mime_type == "application/x-msdownload"
     assert hosts.files["ME7"].downloads == 0
 
 
