@@ -60,5 +60,11 @@ class AgentInput:
         return [message.text for message in self.burst if message.text.strip()]
 
     @property
+    def earlier(self) -> list[HumanMessage]:
+        """The lead's messages before this burst that are still in the history."""
+        ids = {message.id for message in self.burst}
+        return [m for m in self.history if isinstance(m, HumanMessage) and m.id not in ids]
+
+    @property
     def first_turn(self) -> bool:
         return self.stage is None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from agents.draft import Draft, make_draft
-from agents.extraction import merge_profile
+from agents.extraction import LeadMessages, merge_profile
 from agents.fallback.policy import FALLBACK_TURNS, next_item, qualify
 from agents.inputs import AgentInput
 from agents.model_call import LLM_ERRORS, structured_call
@@ -82,7 +82,10 @@ class SingleCallAgent:
             log.warning("%s agent: LLM failed (%s: %s); fallback policy for this turn",
                         self.name, type(exc).__name__, exc)
             return self._fallback(view, cause="llm_error", llm_calls=1)
-        merged = merge_profile(view.profile, answer.lead, burst=view.burst)
+        merged = merge_profile(
+            view.profile, answer.lead, messages=LeadMessages.of(view.burst, view.earlier),
+            today=view.now.date(),
+        )
         language = answer.language or view.language
         if language:
             merged = merged.model_copy(update={"language": language})

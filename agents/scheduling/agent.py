@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import Field
 
 from agents.draft import Draft, make_draft
-from agents.extraction import merge_profile
+from agents.extraction import LeadMessages, merge_profile
 from agents.fallback.policy import format_slots
 from agents.inputs import AgentInput
 from agents.model_call import LLM_ERRORS, structured_or_tool_calls
@@ -148,7 +148,10 @@ async def run(
         log.warning("scheduling agent: LLM failed (%s: %s); fallback policy for this turn",
                     type(exc).__name__, exc)
         return await fallback_turn(view, tools, cause="llm_error")
-    merged = merge_profile(view.profile, answer.lead, burst=view.burst)
+    merged = merge_profile(
+        view.profile, answer.lead, messages=LeadMessages.of(view.burst, view.earlier),
+        today=view.now.date(),
+    )
     language = answer.language or view.language
     if language:
         merged = merged.model_copy(update={"language": language})

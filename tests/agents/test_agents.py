@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from agents.extraction import evidence_id, merge_profile
 from agents.greeting import GreetingReply
 from agents.inputs import AgentInput
-from agents.output import ContactFields, LeadFields
+from agents.output import LeadFields
 from agents.prompts import prompt_messages
 from agents.scheduling.tools import booking_key, lead_zone, parse_after
 from domain.booking import Slot
 from domain.business import load_business
 from domain.contact import ContactInfo
-from domain.lead import Budget, LeadProfile
 from tests.graph.fakes import lead
 
 BURST = [HumanMessage("I'm Ana", id="m1"), HumanMessage("Budget is 5k USD", id="m2")]
@@ -34,61 +32,6 @@ def view(**values: Any) -> AgentInput:
 
 def fields(**values: Any) -> LeadFields:
     return LeadFields.model_validate(lead(**values))
-
-
-@pytest.mark.parametrize(
-    ("values", "check"),
-    [
-        ({"name": "Ana"}, lambda p: p.name == "Ana"),
-        ({"email": "ana@acme.com"}, lambda p: p.email == "ana@acme.com"),
-        ({"email": "not-an-email"}, lambda p: p.email is None),
-        ({"budget": "5k USD", "budget_amount": 5000, "budget_currency": "usd"},
-         lambda p: (p.budget.amount, p.budget.currency, p.budget.message_id)
-         == (5000, "USD", "m2")),
-        # An invalid amount is dropped, the lead's words are kept.
-        ({"budget": "minus five", "budget_amount": -5},
-         lambda p: p.budget.amount is None and p.budget.words == "minus five"),
-        ({"budget": "5k", "budget_currency": "dollars"}, lambda p: p.budget.currency is None),
-        ({"timeline": "March", "timeline_date": "2030-03-01"},
-         lambda p: p.timeline.date == dt.date(2030, 3, 1)),
-        ({"timeline": "Feb 30", "timeline_date": "2030-02-30"},
-         lambda p: p.timeline.date is None and p.timeline.words == "Feb 30"),
-        ({"authority": "I decide", "authority_decides": True, "authority_role": "CTO"},
-         lambda p: (p.authority.decides, p.authority.role) == (True, "CTO")),
-        ({"need": "", "name": ""}, lambda p: p.need is None and p.name is None),
-        ({"name": "x" * 500}, lambda p: p.name is None),
-    ],
-)
-def test_merge_profile_validates_each_field(values: dict[str, Any], check: Any) -> None:
-    assert check(merge_profile(LeadProfile(), fields(**values), burst=BURST))
-
-
-def test_merge_keeps_what_is_known_and_takes_corrections() -> None:
-    known = LeadProfile(name="Ana", budget=Budget(words="3k", amount=3000))
-    merged = merge_profile(known, fields(budget="5k", budget_amount=5000), burst=BURST)
-    assert merged.name == "Ana" and merged.budget is not None
-    assert merged.budget.amount == 5000
-
-
-@pytest.mark.parametrize(
-    ("zone", "valid"), [("Europe/Madrid", True), ("Mars/Olympus", False), (None, False)]
-)
-def test_merge_timezone_must_be_known(zone: str | None, valid: bool) -> None:
-    contact = ContactFields(name=None, email=None, timezone=zone)
-    merged = merge_profile(LeadProfile(), contact, burst=BURST)
-    assert (merged.timezone == zone) if valid else merged.timezone is None
-
-
-@pytest.mark.parametrize(
-    ("words", "expected"),
-    [("5k USD", "m2"), ("ana", "m1"), ("paraphrased", "m2")],
-)
-def test_evidence_id(words: str, expected: str) -> None:
-    assert evidence_id(words, BURST) == expected
-
-
-def test_evidence_id_of_an_empty_burst() -> None:
-    assert evidence_id("x", []) is None
 
 
 @pytest.mark.parametrize(

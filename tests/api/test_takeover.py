@@ -89,11 +89,17 @@ def script(llm: Any, reason: str) -> list[str]:
     if reason == "low_confidence":
         llm.push(json=GREETED)
         llm.push(json=agent_json("Maybe?", confidence=0.2, name="Ana", company="Acme"))
-        return ["Hi, I'm Ana from Acme, we need a CRM", "Can you integrate with our ERP?"]
+        return [
+            "Hi, I'm Ana from Acme, we need a CRM for our 20 sellers",
+            "Can you integrate with our ERP?",
+        ]
     if reason == "unresolved":
         llm.push(json=GREETED)
         llm.push(json=agent_json("I'm not sure.", resolved=False, name="Ana", company="Acme"))
-        return ["Hi, I'm Ana from Acme, we need a CRM", "What about on-premise licences?"]
+        return [
+            "Hi, I'm Ana from Acme, we need a CRM for our 20 sellers",
+            "What about on-premise licences?",
+        ]
     assert reason == "booked"
     llm.push(json=QUALIFIED)
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
@@ -101,7 +107,7 @@ def script(llm: Any, reason: str) -> list[str]:
     llm.push(tool_calls=[tool_call("book_slot", option=1)])
     llm.push(json=agent_json("Booked!", name="Ana", company="Acme"))
     return [
-        "Hi, I'm Ana, CEO of Acme: a CRM for 20 sellers, 5k USD, next month",
+        "Hi, I'm Ana, CEO of Acme: a CRM for our 20 sellers, 5k USD, I decide, next month",
         "yes, let's book",
         "the first one",
     ]

@@ -188,6 +188,6 @@ async def _qualified(engine: Any, llm: Any) -> None:
         budget_amount=5000, budget_currency="USD", authority="I decide", authority_decides=True,
         timeline="next month",
     ))
-    result = await engine.run_turn(CONTACT, say("Ana, CRM, 5k USD, I decide, next month", "q1"))
+    result = await engine.run_turn(CONTACT, say("Ana, a CRM, 5k USD, I decide, next month", "q1"))
     assert result.stage == "scheduling"
 

@@ -159,7 +159,7 @@ async def test_scheduling_failure_falls_back_to_numbered_slots(
         "ok", name="Ana", need="CRM", budget="5k USD", budget_amount=5000, budget_currency="USD",
         authority="I decide", authority_decides=True, timeline="soon",
     ))
-    await engine.run_turn(CONTACT, say("everything", "s0"))
+    await engine.run_turn(CONTACT, say("Ana here: CRM, 5k USD, I decide, soon", "s0"))
     llm.push(status=500)
     result = await engine.run_turn(CONTACT, say("when can we talk?", "s1"))
     assert result.fallback and result.reply is not None and "1. " in result.reply
