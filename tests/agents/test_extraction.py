@@ -36,7 +36,7 @@ def merge(values: dict[str, Any], known: LeadProfile | None = None,
 
 
 def dropped(field: str, reason: str) -> float:
-    return EXTRACTION_DROPPED.labels(field=field, reason=reason)._value.get()
+    return float(EXTRACTION_DROPPED.labels(field=field, reason=reason)._value.get())
 
 
 @pytest.mark.parametrize(
