@@ -34,6 +34,11 @@ class Draft(TypedDict):
     """Whether it resolved the lead's message(s); None from the fallback policy."""
     wants_human: bool
     """Whether the lead asked for a person."""
+    answered: bool | None
+    """Whether the lead answered what the bot's last message asked (an evasive answer is not);
+    None from the fallback policy."""
+    disqualified_by: str | None
+    """The business's rule for leads it does not serve that the lead's own words met."""
     fallback: bool
     """The reply came from the deterministic fallback policy."""
     llm_calls: int
@@ -64,6 +69,8 @@ def make_draft(
     confidence: float | None = None,
     resolved: bool | None = None,
     wants_human: bool = False,
+    answered: bool | None = None,
+    disqualified_by: str | None = None,
     offered_slots: list[Slot] | None = None,
     proposed_slot: int | None = None,
     booking: Booking | None = None,
@@ -79,6 +86,8 @@ def make_draft(
         "confidence": confidence,
         "resolved": resolved,
         "wants_human": wants_human,
+        "answered": answered,
+        "disqualified_by": disqualified_by,
         "fallback": fallback,
         "llm_calls": llm_calls,
         "asked": asked,

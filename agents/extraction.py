@@ -37,7 +37,14 @@ from agents.fallback.parsers import parse_budget
 from domain.language import plain
 from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
 
-__all__ = ["EXTRACTION_DROPPED", "LeadMessages", "evidence_id", "grounded", "merge_profile"]
+__all__ = [
+    "EXTRACTION_DROPPED",
+    "LeadMessages",
+    "checked_disqualification",
+    "evidence_id",
+    "grounded",
+    "merge_profile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +54,10 @@ EXTRACTION_DROPPED = Counter(
     ["field", "reason"],
 )
 """Reasons: `ungrounded` (not the lead's words), `amount` (not the amount the lead gave),
-`past_date` (a timeline in the past), `invalid` (refused by the profile's validators)."""
+`past_date` (a timeline in the past), `invalid` (refused by the profile's validators),
+`unknown_rule` (a disqualifying rule the business does not have)."""
 
-DropReason = Literal["ungrounded", "amount", "past_date", "invalid"]
+DropReason = Literal["ungrounded", "amount", "past_date", "invalid", "unknown_rule"]
 
 _NOT_WORD = re.compile(r"[^\w@.+-]+|(?<!\w)[.+-]|[.+-](?!\w)")
 _SPACES = re.compile(r"\s+")
@@ -218,3 +226,22 @@ def merge_profile(
         else:
             _drop(key, "invalid")
     return current
+
+
+def checked_disqualification(
+    fields: BaseModel, rules: Sequence[str], *, messages: LeadMessages
+) -> str | None:
+    """The business's rule (`rules`) the model says the lead meets, if it is one of them and the
+    lead's quoted words are theirs; else None (and the drop is counted)."""
+    values = fields.model_dump()
+    rule, words = values.get("disqualified_by"), values.get("disqualified_words")
+    if not rule:
+        return None
+    match = next((known for known in rules if normalized(known) == normalized(rule)), None)
+    if match is None:
+        _drop("disqualified_by", "unknown_rule")
+        return None
+    if not words or not grounded(words, messages):
+        _drop("disqualified_by", "ungrounded")
+        return None
+    return match

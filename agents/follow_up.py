@@ -1,7 +1,10 @@
-"""The follow-up agent: answers in the `handoff` stage, once a person gave the contact back.
+"""The follow-up agent: answers once the lead's case is settled: in the `handoff` stage after a
+person gave the contact back, and in the `closed` stage (a lead to nurture, or one the business
+does not serve, who writes again).
 
 A booked lead with a follow-up question gets answered here; the agent knows a person already
-talked with the lead and does not announce a handoff again. (What the lead reads at the moment of
+talked with the lead and does not announce a handoff again. A closed lead gets short, friendly
+answers from the business profile, without a new sales push. (What the lead reads at the moment of
 a handoff is a fixed text of the catalogue, `handoff.<reason>`, chosen by `graph.nodes.hand_over`,
 not a model call: a handoff must never fail because the model does.)
 
@@ -27,10 +30,12 @@ MODEL = "handoff"
 """The name its model is configured under (`LLM_MODEL_HANDOFF`)."""
 
 PROMPT = """\
-You assist a lead on WhatsApp after the sales team has taken over their case (a call may already
-be booked; see the context). Answer follow-up questions briefly, confirm details you know, and
-note anything new they tell you. If they want to move or cancel the call, or ask something only
-the team can answer, say so and set a lower confidence."""
+You assist a lead on WhatsApp whose case is settled (see the context): the sales team has taken
+over (a call may already be booked), or the lead was told we will be in touch later, or that we
+cannot help with what they need. Answer follow-up questions briefly from the Business block,
+confirm details you know, and note anything new they tell you; do not start selling again. If
+they want to move or cancel a call, or ask something only the team can answer, say so and set a
+lower confidence."""
 
 
 class FollowUpReply(AgentReply[ContactFields]):
@@ -39,9 +44,20 @@ class FollowUpReply(AgentReply[ContactFields]):
     lead: ContactFields = Field(description="Contact details the lead gave (null if not said).")
 
 
-def _booked_call(view: AgentInput) -> Sequence[str]:
-    booking = view.booking
-    return [f"Booked call: {booking.start:%Y-%m-%d %H:%M %Z}"] if booking is not None else []
+_CLOSED = {
+    "nurture": "The lead was told the timing is not right yet and that we will be in touch later.",
+    "disqualified": "The lead was told we cannot help with what they need.",
+}
+
+
+def _settled(view: AgentInput) -> Sequence[str]:
+    """The booked call, or why the case was closed."""
+    lines: list[str] = []
+    if view.booking is not None:
+        lines.append(f"Booked call: {view.booking.start:%Y-%m-%d %H:%M %Z}")
+    if view.stage == "closed" and view.fit in _CLOSED:
+        lines.append(_CLOSED[view.fit])
+    return lines
 
 
 def _fallback(agent: str, view: AgentInput) -> Draft:
@@ -55,6 +71,6 @@ def _fallback(agent: str, view: AgentInput) -> Draft:
 
 
 AGENT = SingleCallAgent(
-    name="follow_up", prompt=PROMPT, output=FollowUpReply, extra_context=_booked_call,
+    name="follow_up", prompt=PROMPT, output=FollowUpReply, extra_context=_settled,
     fallback=_fallback,
 )

@@ -16,7 +16,7 @@ from domain.booking import Booking, Slot
 from domain.business import BusinessProfile
 from domain.contact import ContactInfo, HumanStretch
 from domain.events import Stage
-from domain.lead import LeadProfile
+from domain.lead import Fit, LeadProfile
 
 __all__ = ["AgentInput"]
 
@@ -53,6 +53,8 @@ class AgentInput:
     """A move or cancellation of the booked call is under way."""
     human_stretch: HumanStretch | None = None
     """The last stretch a person handled, once given back to the bot."""
+    fit: Fit | None = None
+    """The lead's fit as the graph judged it (`graph.qualification`), once judged."""
 
     @property
     def texts(self) -> list[str]:

@@ -30,7 +30,19 @@ class LeadFields(BaseModel):
     authority_role: str | None = Field(description="The lead's role (CTO, owner...).")
     authority_decides: bool | None = Field(description="Whether the lead decides themselves.")
     timeline: str | None = Field(description="What they said about timing, in their own words.")
-    timeline_date: str | None = Field(description="A date they gave, as YYYY-MM-DD.")
+    timeline_date: str | None = Field(
+        description="The date they mean, as YYYY-MM-DD, relative times resolved from today "
+        "('next month': its first day; 'in two years': today's date in two years); null if "
+        "they gave no time."
+    )
+    disqualified_by: str | None = Field(
+        default=None,
+        description="If the lead's own words meet one of the business's rules for leads we do "
+        "not serve: that rule, copied exactly; else null.",
+    )
+    disqualified_words: str | None = Field(
+        default=None, description="The lead's words that meet that rule, quoted exactly."
+    )
 
 
 class ContactFields(BaseModel):
@@ -59,6 +71,11 @@ class AgentReply(BaseModel, Generic[Fields]):
     confidence: float = Field(description="0 to 1: how sure you are the reply is right.")
     resolved: bool = Field(description="Whether the reply handles what the lead wrote.")
     wants_human: bool = Field(description="The lead asked to talk to a person.")
+    answered: bool = Field(
+        default=True,
+        description="Whether the lead answered what your previous message asked (false for an "
+        "evasive answer); true when you had asked nothing.",
+    )
     lead: Fields = Field(description="What the lead said (null where they did not say it).")
 
     @field_validator("confidence", mode="after")

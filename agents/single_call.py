@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from agents.draft import Draft, make_draft
-from agents.extraction import LeadMessages, merge_profile
+from agents.extraction import LeadMessages, checked_disqualification, merge_profile
 from agents.fallback.policy import FALLBACK_TURNS, next_item, qualify
 from agents.inputs import AgentInput
 from agents.model_call import LLM_ERRORS, structured_call
@@ -82,9 +82,10 @@ class SingleCallAgent:
             log.warning("%s agent: LLM failed (%s: %s); fallback policy for this turn",
                         self.name, type(exc).__name__, exc)
             return self._fallback(view, cause="llm_error", llm_calls=1)
-        merged = merge_profile(
-            view.profile, answer.lead, messages=LeadMessages.of(view.burst, view.earlier),
-            today=view.now.date(),
+        said = LeadMessages.of(view.burst, view.earlier)
+        merged = merge_profile(view.profile, answer.lead, messages=said, today=view.now.date())
+        disqualified_by = checked_disqualification(
+            answer.lead, view.business.qualification.disqualify_when, messages=said
         )
         language = answer.language or view.language
         if language:
@@ -92,7 +93,8 @@ class SingleCallAgent:
         return make_draft(
             view, agent=self.name, reply=answer.reply, profile=merged, language=language,
             confidence=answer.confidence, resolved=answer.resolved,
-            wants_human=answer.wants_human, fallback=False, llm_calls=1, asked=next_item(merged),
+            wants_human=answer.wants_human, answered=answer.answered,
+            disqualified_by=disqualified_by, fallback=False, llm_calls=1, asked=next_item(merged),
         )
 
     def _fallback(self, view: AgentInput, *, cause: FallbackCause, llm_calls: int) -> Draft:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from domain.booking import Booking
-from domain.lead import LeadProfile
+from domain.lead import LeadProfile, Qualification
 
 __all__ = [
     "HandoffEvent",
@@ -27,8 +27,9 @@ __all__ = [
     "TranscriptLine",
 ]
 
-Stage = Literal["greeting", "qualification", "scheduling", "handoff"]
-"""Where a conversation is; moved by the graph from the lead's profile, never by the model."""
+Stage = Literal["greeting", "qualification", "scheduling", "handoff", "closed"]
+"""Where a conversation is; moved by the graph from the lead's profile, never by the model
+(`closed`: a lead to nurture for later, or one the business does not serve)."""
 HandoffReason = Literal["low_confidence", "requested", "unresolved", "booked"]
 """Why a conversation went to a person (`graph.triggers` says when)."""
 
@@ -69,6 +70,8 @@ class LeadUpdate:
     profile: LeadProfile
     summary: str
     booking: Booking | None = None
+    qualification: Qualification | None = None
+    """The lead's score and fit, once judged."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +88,7 @@ class HandoffEvent:
     summary: str
     recent: list[TranscriptLine] = field(default_factory=list)
     booking: Booking | None = None
+    qualification: Qualification | None = None
 
 
 class LeadSink(Protocol):

@@ -18,8 +18,10 @@ __all__ = [
     "Authority",
     "BANT_ITEMS",
     "Budget",
+    "Fit",
     "LeadProfile",
     "Need",
+    "Qualification",
     "Timeline",
 ]
 
@@ -114,3 +116,22 @@ class LeadProfile(BaseModel):
     @property
     def bant_complete(self) -> bool:
         return not self.missing_bant()
+
+
+Fit = Literal["qualified", "nurture", "disqualified"]
+"""Whether a lead fits the business now: book a call, keep in touch for later, or close."""
+
+
+class Qualification(BaseModel):
+    """A lead's score against the business's qualification rules, and what follows from it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: int = Field(ge=0, le=100)
+    """0-100: how well the lead fits (need, budget, authority, timeline)."""
+    fit: Fit | None = None
+    """None while the lead is still being qualified (BANT incomplete, nothing disqualifying)."""
+    reasons: tuple[str, ...] = ()
+    """Why, one short line each, for the manager."""
+    disqualified_by: str | None = None
+    """The business's rule the lead's own words met, when they did."""

@@ -39,6 +39,7 @@ def lead_update(contact: ContactInfo, state: Mapping[str, Any]) -> LeadUpdate:
         profile=state.get("profile") or LeadProfile(),
         summary=state.get("summary") or "",
         booking=state.get("booking"),
+        qualification=state.get("qualification"),
     )
 
 
@@ -56,4 +57,5 @@ def handoff_event(contact: ContactInfo, state: Mapping[str, Any], *, recent: int
         summary=state.get("summary") or "",
         recent=recent_transcript(list(state.get("messages") or ()), limit=recent),
         booking=state.get("booking"),
+        qualification=state.get("qualification"),
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.runtime import Runtime
@@ -21,15 +22,19 @@ from agents import follow_up as follow_up_agent
 from agents import greeting as greeting_agent
 from agents import qualification as qualification_agent
 from agents.draft import Draft
+from agents.fallback.policy import offer_reply
 from agents.inputs import AgentInput
 from agents.scheduling import agent as scheduling_agent
-from domain.booking import confirmed
+from agents.scheduling.tools import lead_zone
+from domain.booking import Booking, confirmed
 from domain.events import HandoffRecord, Stage
 from domain.language import detect_language
 from domain.lead import LeadProfile
 from domain.texts import LANGUAGES, text
 from graph.context import TurnContext
+from graph.guards import REPLY_GUARDS, claims_booking, claims_change, shorten
 from graph.lead_events import handoff_event, lead_update
+from graph.qualification import assess
 from graph.routing import burst_texts, next_stage
 from graph.state import ConversationState, TurnCommit, TurnOutcome
 from graph.triggers import evaluate, next_streak
@@ -72,6 +77,7 @@ def agent_input(state: ConversationState, context: TurnContext) -> AgentInput:
         booking=state.get("booking"),
         changing_booking=bool(state.get("changing_booking")),
         human_stretch=state.get("human_stretch"),
+        fit=judged.fit if (judged := state.get("qualification")) else None,
     )
 
 
@@ -113,16 +119,40 @@ async def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> 
 
 # --- The rules -----------------------------------------------------------------------------------
 def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    """The graph's rules over the agent's draft: the next stage and the handoff it triggers."""
-    settings = runtime.context.settings
+    """The graph's rules over the agent's draft: the lead's qualification, the next stage, the
+    guards on the reply, and the handoff the turn triggers."""
+    ctx = runtime.context
+    settings = ctx.settings
     draft: Draft | None = state.get("draft")
     assert draft is not None, "apply_rules runs after an agent"
     stage: Stage = state.get("stage") or "greeting"
+    before: Booking | None = state.get("booking")
     booked = confirmed(draft["booking"])
     # A moved call is not a new booking (no second `booked` handoff); a call booked again after a
     # cancellation is.
-    booked_now = booked and not confirmed(state.get("booking"))
-    streak = next_streak(state.get("unresolved") or 0, draft["resolved"])
+    booked_now = booked and not confirmed(before)
+    known = state.get("qualification")
+    judged = assess(
+        draft["profile"], ctx.business.qualification,
+        disqualified_by=draft["disqualified_by"] or (known.disqualified_by if known else None),
+        today=ctx.clock().date(),
+    )
+    after = next_stage(stage, draft["profile"], booked=booked, fit=judged.fit)
+    language = draft["language"] or state.get("language")
+    closing = after == "closed" and stage != "closed"
+    if closing:
+        name = draft["profile"].name
+        reply = text(f"closing.{judged.fit}", language, name=f", {name}" if name else "")
+    else:
+        reply = guarded_reply(draft, before=before, view_zone=_lead_zone(state, ctx))
+        reply = shorten(reply, settings.REPLY_MAX_CHARS)
+        if reply != draft["reply"] and len(draft["reply"]) > settings.REPLY_MAX_CHARS:
+            REPLY_GUARDS.labels(guard="too_long").inc()
+    # An evasive answer to the bot's question counts as unresolved (the fallback reports None).
+    resolved = draft["resolved"]
+    if resolved is not None and draft["answered"] is False:
+        resolved = False
+    streak = next_streak(state.get("unresolved") or 0, resolved)
     reason = evaluate(
         stage=stage,
         booked_now=booked_now,
@@ -133,9 +163,12 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
         confidence_threshold=settings.HANDOFF_CONFIDENCE,
         unresolved_limit=settings.HANDOFF_UNRESOLVED,
     )
+    if closing and reason in ("low_confidence", "unresolved"):
+        reason = None  # the lead is told where they stand; no person needs to step in
     commit: TurnCommit = {
-        "stage": next_stage(stage, draft["profile"], booked=booked),
+        "stage": after,
         "profile": draft["profile"],
+        "qualification": judged,
         "language": draft["language"],
         "unresolved": streak,
         "last_confidence": draft["confidence"],
@@ -145,7 +178,28 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
         "asked": draft["asked"],
         "changing_booking": draft["changing_booking"],
     }
-    return {"commit": commit, "handoff_reason": reason, "reply": draft["reply"]}
+    return {"commit": commit, "handoff_reason": reason, "reply": reply}
+
+
+def _lead_zone(state: ConversationState, ctx: TurnContext) -> ZoneInfo:
+    profile = state.get("profile") or LeadProfile()
+    return lead_zone(profile.timezone, ctx.contact.contact, ctx.settings.TIMEZONE)
+
+
+def guarded_reply(draft: Draft, *, before: Booking | None, view_zone: ZoneInfo) -> str:
+    """The draft's reply, unless it claims a booking (or a change of one) the turn did not make:
+    then the offered slots again, or a neutral text asking for a time (`graph.guards`)."""
+    reply = draft["reply"]
+    changed = draft["booking"] != before
+    false_booking = claims_booking(reply) and not (changed or confirmed(before))
+    false_change = claims_change(reply) and not changed
+    if not (false_booking or false_change):
+        return reply
+    REPLY_GUARDS.labels(guard="false_booking").inc()
+    language = draft["language"]
+    if draft["offered_slots"]:
+        return offer_reply(draft["offered_slots"], view_zone, language)
+    return text("guard.not_booked", language)
 
 
 def hand_over(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -182,6 +236,7 @@ async def record(state: ConversationState, runtime: Runtime[TurnContext]) -> dic
         after.get("stage") != state.get("stage")
         or after.get("profile") != state.get("profile")
         or after.get("booking") != state.get("booking")
+        or after.get("qualification") != state.get("qualification")
     )
     handed_off = state.get("handoff_reason") is not None
     if changed:

@@ -28,7 +28,10 @@ def released(state: Mapping[str, Any], *, notes: str | None, now: datetime) -> d
         "human_stretch": HumanStretch(
             started_at=handoff.at if handoff else None, released_at=now, notes=notes
         ),
-        "stage": stage_for(profile, booked=confirmed(state.get("booking"))),
+        "stage": stage_for(
+            profile, booked=confirmed(state.get("booking")),
+            fit=qualification.fit if (qualification := state.get("qualification")) else None,
+        ),
         "changing_booking": False,
         "unresolved": 0,
         "last_confidence": None,

@@ -3,8 +3,9 @@ path is tested directly.
 
 The graph, not the model, moves stages, and only forwards, from what the lead profile holds:
 
-    greeting --(name and need known)--> qualification --(all four BANT items)--> scheduling
-    scheduling --(a call booked)--> handoff
+    greeting --(name and need known)--> qualification --(all four BANT items, qualified)-->
+        scheduling --(a call booked)--> handoff
+    greeting, qualification --(disqualified; or all four known and nurture)--> closed
 
 Other handoffs (requested, low confidence, unresolved) are `graph.triggers`' business; the
 hand-over step then sets the stage to `handoff` whatever the reason, and giving the contact back to
@@ -31,7 +32,7 @@ from agents.intents import asks_for_human, booking_change_request
 from domain.booking import confirmed
 from domain.contact import ContactMode
 from domain.events import Stage
-from domain.lead import LeadProfile
+from domain.lead import Fit, LeadProfile
 
 __all__ = [
     "AGENT_NODES",
@@ -47,27 +48,33 @@ AGENT_NODES: dict[Stage, str] = {
     "qualification": "qualification",
     "scheduling": "scheduling",
     "handoff": "follow_up",
+    "closed": "follow_up",
 }
-"""The agent node that answers in each stage (`follow_up` answers after a release)."""
+"""The agent node that answers in each stage (`follow_up`: after a release, or once closed)."""
 
 
-def next_stage(stage: Stage, profile: LeadProfile, *, booked: bool) -> Stage:
+def next_stage(
+    stage: Stage, profile: LeadProfile, *, booked: bool, fit: Fit | None = None
+) -> Stage:
     """The stage after a turn: transitions applied until none applies (a lead who gives
-    everything in one message goes from greeting to scheduling at once). Never moves back."""
+    everything in one message goes from greeting to scheduling at once). Never moves back.
+    `fit` is the lead's (`graph.qualification`); None counts as qualified once BANT is known."""
     while True:
-        if stage == "greeting" and profile.name and profile.need is not None:
+        if stage in ("greeting", "qualification") and fit == "disqualified":
+            stage = "closed"
+        elif stage == "greeting" and profile.name and profile.need is not None:
             stage = "qualification"
         elif stage == "qualification" and profile.bant_complete:
-            stage = "scheduling"
+            stage = "closed" if fit == "nurture" else "scheduling"
         elif stage == "scheduling" and booked:
             stage = "handoff"
         else:
             return stage
 
 
-def stage_for(profile: LeadProfile, *, booked: bool) -> Stage:
+def stage_for(profile: LeadProfile, *, booked: bool, fit: Fit | None = None) -> Stage:
     """The stage a conversation with this profile belongs in (used when a person releases it)."""
-    return next_stage("greeting", profile, booked=booked)
+    return next_stage("greeting", profile, booked=booked, fit=fit)
 
 
 def burst_texts(state: Mapping[str, Any]) -> list[str]:

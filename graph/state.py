@@ -26,7 +26,7 @@ from agents.draft import Draft
 from domain.booking import Booking, Slot
 from domain.contact import HumanStretch
 from domain.events import HandoffReason, HandoffRecord, Stage
-from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
+from domain.lead import Authority, Budget, LeadProfile, Need, Qualification, Timeline
 
 __all__ = [
     "CHECKPOINT_PREFIX",
@@ -46,6 +46,7 @@ class TurnCommit(TypedDict, total=False):
 
     stage: Stage
     profile: LeadProfile
+    qualification: Qualification
     language: str | None
     unresolved: int
     last_confidence: float | None
@@ -82,9 +83,12 @@ class ConversationState(TypedDict, total=False):
     summary: str
     """The running summary of the messages removed from `messages`."""
     stage: Stage
-    """Where the conversation is; moved by the graph from the profile, never by the model."""
+    """Where the conversation is; moved by the graph from the profile and the lead's fit, never
+    by the model."""
     profile: LeadProfile
     """What the bot knows about the lead (BANT and contact details, each with its evidence)."""
+    qualification: Qualification | None
+    """The lead's score and fit against the business's rules (`graph.qualification`)."""
     unresolved: int
     """How many turns in a row the agent reported it could not resolve the lead's message."""
     last_confidence: float | None
@@ -126,7 +130,8 @@ class ConversationState(TypedDict, total=False):
 
 
 SERDE_ALLOWLIST: tuple[type, ...] = (
-    LeadProfile, Need, Budget, Authority, Timeline, Booking, Slot, HandoffRecord, HumanStretch,
+    LeadProfile, Need, Budget, Authority, Timeline, Qualification, Booking, Slot, HandoffRecord,
+    HumanStretch,
 )
 """The project types stored in the state, for a serializer that only loads registered types
 (`JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)` or `LANGGRAPH_STRICT_MSGPACK`)."""

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from prometheus_client import Counter
 
+from integrations.mail.digest import NurtureDigest, build_nurture_digest
 from integrations.mail.mailer import Mailer
 from integrations.mail.quote import QuoteRequest, build_quote_request
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENQUEUE",
     "LEAD_EMAIL_KIND",
+    "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
     "OutboxRow",
     "OutboxWorker",
@@ -62,6 +64,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MANAGER_EMAIL_KIND = "manager_email"
+MANAGER_DIGEST_KIND = "manager_digest"
+"""A lead to nurture, in a few lines (`integrations.mail.digest.NurtureDigest`)."""
 LEAD_EMAIL_KIND = "lead_email"
 """An email to the lead: `{"to", "subject", "text", "attachments": [[name, mime, base64]]}`
 (the local calendar's .ics invitations)."""
@@ -187,6 +191,7 @@ class OutboxWorker:
         self.alert_after = alert_after
         self._handlers: dict[str, Handler] = {
             MANAGER_EMAIL_KIND: self._send_manager_email,
+            MANAGER_DIGEST_KIND: self._send_manager_digest,
             LEAD_EMAIL_KIND: self._send_lead_email,
         }
         self._wake = asyncio.Event()
@@ -313,6 +318,15 @@ class OutboxWorker:
         request = QuoteRequest.from_json(row.payload)
         message = build_quote_request(
             request,
+            to=self.manager_email,
+            mail_from=self.mail_from,
+            message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),
+        )
+        await self._mailer.send(message)
+
+    async def _send_manager_digest(self, row: OutboxRow) -> None:
+        message = build_nurture_digest(
+            NurtureDigest.from_json(row.payload),
             to=self.manager_email,
             mail_from=self.mail_from,
             message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),

@@ -159,7 +159,8 @@ async def run(
         view, agent="scheduling",
         reply=_with_zone_and_link(answer.reply, tools, changed=tools.booking is not booking),
         profile=merged, language=language, confidence=answer.confidence,
-        resolved=answer.resolved, wants_human=answer.wants_human, fallback=False,
+        resolved=answer.resolved, wants_human=answer.wants_human, answered=answer.answered,
+        fallback=False,
         llm_calls=tools.calls, asked=None, offered_slots=tools.offered, booking=tools.booking,
         changing_booking=tools.changing,
     )

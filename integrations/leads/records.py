@@ -14,7 +14,7 @@ import asyncpg
 
 from domain.booking import Booking
 from domain.events import HandoffRecord, LeadUpdate, Stage
-from domain.lead import Authority, Budget, LeadProfile, Need, Timeline
+from domain.lead import Authority, Budget, LeadProfile, Need, Qualification, Timeline
 from integrations.leads.errors import InvalidValue
 from integrations.leads.sql import LEAD_PROFILE_COLUMNS
 from integrations.whatsapp.types import InboundMessage
@@ -37,7 +37,10 @@ __all__ = [
     "status_for_update",
 ]
 
-LeadStatus = Literal["new", "qualifying", "qualified", "booked", "handed_off", "won", "lost"]
+LeadStatus = Literal[
+    "new", "qualifying", "qualified", "nurture", "disqualified", "booked", "handed_off", "won",
+    "lost",
+]
 Outcome = Literal["won", "lost"]
 Author = Literal["lead", "bot", "human"]
 LEAD_STATUSES: tuple[str, ...] = get_args(LeadStatus)
@@ -77,6 +80,8 @@ class LeadRecord:
     profile: LeadProfile
     summary: str | None
     booking: Booking | None
+    qualification: Qualification | None
+    """The lead's score, its reasons and the fit its status says (None until scored)."""
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -111,6 +116,9 @@ def status_for_update(update: LeadUpdate) -> LeadStatus:
     """The status a lead update implies (the store never moves an open lead backwards)."""
     if update.booking is not None and update.booking.status == "confirmed":
         return "booked"
+    fit = update.qualification.fit if update.qualification else None
+    if fit is not None:
+        return fit
     profile = update.profile
     if profile.bant_complete:
         return "qualified"
@@ -134,7 +142,12 @@ def checked_number(number: str) -> str:
 
 
 def lead_values(
-    *, stage: Stage | None, profile: LeadProfile, summary: str | None, booking: Booking | None
+    *,
+    stage: Stage | None,
+    profile: LeadProfile,
+    summary: str | None,
+    booking: Booking | None,
+    qualification: Qualification | None = None,
 ) -> list[Any]:
     """The `LEAD_PROFILE_COLUMNS` values of a profile, in order; None keeps the stored value."""
     need, budget, authority = profile.need, profile.budget, profile.authority
@@ -167,6 +180,9 @@ def lead_values(
         "booking_end": booking.end if booking else None,
         "booking_link": booking.link if booking else None,
         "booking_status": booking.status if booking else None,
+        "score": qualification.score if qualification else None,
+        "score_reasons": list(qualification.reasons) if qualification else None,
+        "disqualified_by": qualification.disqualified_by if qualification else None,
     }
     return [values[column] for column in LEAD_PROFILE_COLUMNS]
 
@@ -222,9 +238,22 @@ def lead_from_row(row: asyncpg.Record) -> LeadRecord:
         profile=profile_from_row(row),
         summary=row["summary"],
         booking=booking,
+        qualification=_qualification_from_row(row),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         closed_at=row["closed_at"],
+    )
+
+
+def _qualification_from_row(row: asyncpg.Record) -> Qualification | None:
+    if row["score"] is None:
+        return None
+    status = row["status"]
+    return Qualification(
+        score=row["score"],
+        fit=status if status in ("qualified", "nurture", "disqualified") else None,
+        reasons=tuple(row["score_reasons"] or ()),
+        disqualified_by=row["disqualified_by"],
     )
 
 

@@ -18,6 +18,7 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -35,8 +36,9 @@ from integrations.leads.sql import (
     UPSERT_CONTACT_AND_LEAD,
     UPSERT_LEAD,
 )
+from integrations.mail.digest import NurtureDigest
 from integrations.mail.quote import Attachment, QuoteRequest
-from integrations.outbox import MANAGER_EMAIL_KIND, enqueue
+from integrations.outbox import MANAGER_DIGEST_KIND, MANAGER_EMAIL_KIND, enqueue
 
 __all__ = ["PostgresLeadSink"]
 
@@ -60,18 +62,29 @@ class PostgresLeadSink:
         self._attachments = attachments
 
     async def lead_updated(self, update: LeadUpdate) -> None:
-        """Upsert the contact's open lead from the profile and stage (idempotent)."""
+        """Upsert the contact's open lead from the profile, stage and score (idempotent); a lead
+        to nurture also queues the manager's digest, once, in the same transaction."""
         number = checked_number(update.contact)
-        async with self._pool.acquire() as conn:
-            await conn.fetchval(
+        status = status_for_update(update)
+        nurture = status == "nurture"
+        async with self._pool.acquire() as conn, (
+            conn.transaction() if nurture else contextlib.nullcontext()
+        ):
+            row = await conn.fetchrow(
                 UPSERT_CONTACT_AND_LEAD,
                 update.channel, number, update.profile_name, update.profile.language,
-                status_for_update(update), False,
+                status, False,
                 *lead_values(
                     stage=update.stage, profile=update.profile, summary=update.summary,
-                    booking=update.booking,
+                    booking=update.booking, qualification=update.qualification,
                 ),
             )
+            if nurture:
+                digest = NurtureDigest.from_update(update, lead_id=row["id"])
+                await enqueue(
+                    conn, kind=MANAGER_DIGEST_KIND, dedup_key=f"nurture:{row['id']}",
+                    payload=digest.to_json(), contact_id=row["contact_id"],
+                )
 
     async def handed_off(self, event: HandoffEvent) -> None:
         """Record a handoff: the lead (status handed_off, or booked), the handoff, human mode for
@@ -96,7 +109,7 @@ class PostgresLeadSink:
                 UPSERT_LEAD, contact_id, status, True,
                 *lead_values(
                     stage="handoff", profile=event.profile, summary=event.summary,
-                    booking=event.booking,
+                    booking=event.booking, qualification=event.qualification,
                 ),
             )
             handoff_id: int | None = await conn.fetchval(

@@ -17,7 +17,7 @@ __all__ = [
     "LEAD_PROFILE_COLUMNS",
     "LEAVE_HUMAN_MODE",
     "LIST_LEADS",
-    "OPEN_STATUS_ORDER",
+    "OPEN_STATUS_RANK",
     "RECORD_MESSAGE",
     "RESOLVE_CONTACT_HANDOFFS",
     "RESOLVE_LEAD_HANDOFFS",
@@ -36,8 +36,12 @@ __all__ = [
     "UPSERT_LEAD",
 ]
 
-OPEN_STATUS_ORDER: tuple[str, ...] = ("new", "qualifying", "qualified", "booked", "handed_off")
-"""Open statuses in the order a lead update may move through them (never backwards)."""
+OPEN_STATUS_RANK: dict[str, int] = {
+    "new": 1, "qualifying": 2, "qualified": 3, "nurture": 3, "disqualified": 3, "booked": 4,
+    "handed_off": 5,
+}
+"""Open statuses in the order a lead update may move through them (never backwards; a lead's
+fit may change between qualified, nurture and disqualified)."""
 
 UPSERT_CONTACT = """
 INSERT INTO contacts (channel, number, profile_name, language)
@@ -85,11 +89,16 @@ LEAD_PROFILE_COLUMNS: tuple[str, ...] = (
     "summary",
     "booking_event_id", "booking_calendar", "booking_start", "booking_end", "booking_link",
     "booking_status",
+    "score", "score_reasons", "disqualified_by",
 )
 _KEEP_KNOWN = ",\n    ".join(
     f"{column} = COALESCE(EXCLUDED.{column}, leads.{column})" for column in LEAD_PROFILE_COLUMNS
 )
-_STATUS_RANK = "array_position(ARRAY['" + "','".join(OPEN_STATUS_ORDER) + "']::text[], {})"
+_STATUS_RANK = (
+    "CASE {} "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for status, rank in OPEN_STATUS_RANK.items())
+    + " END"
+)
 # Built once from the column list; every value is still a parameter.
 
 
@@ -107,7 +116,7 @@ ON CONFLICT (contact_id) WHERE status NOT IN ('won', 'lost') DO UPDATE SET
         THEN EXCLUDED.status ELSE leads.status END,
     {_KEEP_KNOWN},
     updated_at = now()
-RETURNING id"""
+RETURNING id, contact_id"""
 
 
 UPSERT_LEAD = _upsert_lead("$1", 2)

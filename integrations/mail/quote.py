@@ -29,7 +29,7 @@ from typing import Any
 
 from domain.booking import Booking
 from domain.events import HandoffEvent, HandoffReason, TranscriptLine
-from domain.lead import LeadProfile
+from domain.lead import LeadProfile, Qualification
 
 __all__ = [
     "Attachment",
@@ -72,6 +72,7 @@ class QuoteRequest:
     summary: str
     recent: tuple[TranscriptLine, ...] = ()
     booking: Booking | None = None
+    qualification: Qualification | None = None
     attachments: tuple[Attachment, ...] = field(default=(), repr=False)
 
     @classmethod
@@ -89,6 +90,7 @@ class QuoteRequest:
             summary=event.summary,
             recent=tuple(event.recent),
             booking=event.booking,
+            qualification=event.qualification,
             attachments=tuple(attachments),
         )
 
@@ -115,6 +117,9 @@ class QuoteRequest:
                 "link": booking.link,
                 "status": booking.status,
             },
+            "qualification": (
+                None if self.qualification is None else self.qualification.model_dump(mode="json")
+            ),
             "attachments": [
                 {"filename": name, "mime": mime, "data": base64.b64encode(content).decode()}
                 for name, mime, content in self.attachments
@@ -143,6 +148,10 @@ class QuoteRequest:
                 calendar=booking["calendar"],
                 link=booking.get("link"),
                 status=booking.get("status", "confirmed"),
+            ),
+            qualification=(
+                Qualification.model_validate(data["qualification"])
+                if data.get("qualification") else None
             ),
             attachments=tuple(
                 (item["filename"], item["mime"], base64.b64decode(item["data"]))
@@ -234,6 +243,18 @@ def _facts(request: QuoteRequest) -> list[tuple[str, str, str | None]]:
     return rows
 
 
+def _score_lines(request: QuoteRequest) -> list[str]:
+    """The lead's score, fit and the reasons, as plain lines (the reasons are the code's)."""
+    qualification = request.qualification
+    if qualification is None:
+        return ["Score: (not scored yet)"]
+    fit = f" ({qualification.fit})" if qualification.fit else " (still qualifying)"
+    lines = [f"Score: {qualification.score}/100{fit}"]
+    if qualification.reasons:
+        lines.append("Why: " + "; ".join(header_text(r) for r in qualification.reasons))
+    return lines
+
+
 def _booking_text(booking: Booking) -> str:
     when = f"{booking.start:%Y-%m-%d %H:%M} - {booking.end:%H:%M} {booking.start:%Z}".strip()
     return f"{when} ({booking.calendar} calendar, {booking.status})"
@@ -252,6 +273,7 @@ def _plain(request: QuoteRequest) -> str:
         f"Reason for the handoff: {REASON_LABELS.get(request.reason, request.reason)} "
         f"({request.reason}), {request.at.isoformat(timespec='minutes')}",
         f"Chat on WhatsApp: {wa_me_link(request.contact)}",
+        *_score_lines(request),
         "",
     ]
     for label, value, words in _facts(request):
@@ -292,6 +314,7 @@ def _html(request: QuoteRequest) -> str:
         f"{e(REASON_LABELS.get(request.reason, request.reason))} ({e(request.reason)}), "
         f"{e(request.at.isoformat(timespec='minutes'))}</p>",
         f'<p><a href="{wa}">Chat on WhatsApp: {e(request.contact)}</a></p>',
+        *(f"<p>{e(line)}</p>" for line in _score_lines(request)),
         "<table>",
         *rows,
         "</table>",

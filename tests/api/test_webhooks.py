@@ -356,7 +356,8 @@ async def test_a_twilio_conversation_with_a_long_reply_split_at_1600_in_order(
 ) -> None:
     reply = long_reply(3, 150)  # about 1,300 characters a paragraph
     assert len(reply) > 3200
-    settings = settings_for(make_settings, stand_ins, **llm_settings(llm))
+    # A team that lets the bot write long replies (REPLY_MAX_CHARS): they are split in order.
+    settings = settings_for(make_settings, stand_ins, REPLY_MAX_CHARS=20_000, **llm_settings(llm))
     llm.push(json=agent_json(reply))
     async with running(app_client, settings, stand_ins) as e2e:
         await e2e.twilio("Hi, I need a quote")
@@ -377,7 +378,7 @@ async def test_a_meta_reply_split_at_4096_after_read_receipt_and_typing(
     app_client: Any, make_settings: Any, stand_ins: StandIns, llm: Any
 ) -> None:
     reply = long_reply(3, 400)  # about 3,500 characters a paragraph
-    settings = settings_for(make_settings, stand_ins, **llm_settings(llm))
+    settings = settings_for(make_settings, stand_ins, REPLY_MAX_CHARS=20_000, **llm_settings(llm))
     llm.push(json=agent_json(reply))
     async with running(app_client, settings, stand_ins) as e2e:
         ids = await e2e.meta("Hi", "I need a quote")

@@ -82,7 +82,7 @@ class RecordingSink:
 _LEAD_KEYS = (
     "name", "company", "email", "need", "need_summary", "budget", "budget_amount",
     "budget_currency", "authority", "authority_role", "authority_decides", "timeline",
-    "timeline_date", "timezone",
+    "timeline_date", "timezone", "disqualified_by", "disqualified_words",
 )
 
 
@@ -98,6 +98,7 @@ def agent_json(
     confidence: float = 0.9,
     resolved: bool = True,
     wants_human: bool = False,
+    answered: bool = True,
     language: str | None = "en",
     **fields: Any,
 ) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def agent_json(
         "confidence": confidence,
         "resolved": resolved,
         "wants_human": wants_human,
+        "answered": answered,
         "lead": lead(**fields),
     }
 
