@@ -164,8 +164,7 @@ def is_free(slot: Slot, busy: Iterable[Interval], *, buffer: timedelta = timedel
 
 
 def in_window(slot: Slot, window: DayWindow) -> bool:
-    """Whether `slot` starts and ends on one day of `window`'s zone, within its hours (wall clock).
-    """
+    """Whether `slot` starts and ends on one day of the window's zone, inside its hours."""
     zone = window.zone
     start = _aware(slot.start, "slot.start").astimezone(zone)
     end = _aware(slot.end, "slot.end").astimezone(zone)

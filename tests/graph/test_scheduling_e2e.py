@@ -3,7 +3,11 @@
 Calendar v3 stand-in), then moves it while the conversation is in the human mode of the `booked`
 handoff, and a slot taken between offer and confirmation gives fresh options, never a false
 confirmation. The engine is the real `ConversationEngine`, the model the scripted LLM behind the
-real langchain-openai client."""
+real langchain-openai client.
+
+Issue #13 at the end: with a business on UTC, leads in Los Angeles, Madrid and Tokyo are offered
+only times between 08:00 and 20:00 of their own day, by the model and by the fallback policy; a
+lead whose hours never meet the business's is asked for a time that suits them instead."""
 
 from __future__ import annotations
 
@@ -529,8 +533,7 @@ HONOLULU = lead_contact("+18085551234")
 async def test_no_slot_in_the_leads_hours_makes_the_model_ask_for_a_time(
     utc_setup: Setup, llm: Any, make_settings: Any
 ) -> None:
-    # The calendar has free time: only the lead's night.
-    assert await utc_setup.calendar.free_slots(after=NOW)
+    assert await utc_setup.calendar.free_slots(after=NOW)  # free time: the lead's night only
     engine = engine_for(
         llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
         checkpointer=saver(), business=UTC_BUSINESS,
@@ -553,6 +556,7 @@ async def test_no_slot_in_the_leads_hours_makes_the_fallback_ask_for_a_time(
     utc_setup: Setup, llm: Any, make_settings: Any, language: str
 ) -> None:
     """Without a model: the lead is asked for a time, in their language, never offered a night."""
+    assert await utc_setup.calendar.free_slots(after=NOW)  # free time: the lead's night only
     engine = engine_for(
         llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
         checkpointer=saver(), with_llm=False, business=UTC_BUSINESS,

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 from domain.booking import Slot
 
-__all__ = ["LEADS", "LEAD_END", "LEAD_START", "outside_lead_hours"]
+__all__ = ["LEADS", "outside_lead_hours"]
 
-LEAD_START, LEAD_END = time(8), time(20)
-"""`LEAD_HOURS`' default."""
+_START, _END = time(8), time(20)  # LEAD_HOURS' default
 
 LEADS: dict[str, str] = {
     "America/Los_Angeles": "+13105551234",
@@ -32,6 +31,6 @@ def outside_lead_hours(slots: Iterable[Slot], zone: str) -> list[str]:
     bad: list[str] = []
     for slot in slots:
         start, end = slot.start.astimezone(wall), slot.end.astimezone(wall)
-        if start.date() != end.date() or start.time() < LEAD_START or end.time() > LEAD_END:
+        if start.date() != end.date() or start.time() < _START or end.time() > _END:
             bad.append(f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}")
     return bad
