@@ -1,4 +1,5 @@
-"""Call slots and bookings, whatever calendar holds them (Google or the local one).
+"""Call slots and bookings, whatever calendar holds them (Google or the local one), and the hours
+of the lead's day a call may be offered in.
 
 Plain frozen dataclasses: the graph state stores them as they are (see `graph.state`).
 """
@@ -6,10 +7,11 @@ Plain frozen dataclasses: the graph state stores them as they are (see `graph.st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-__all__ = ["Attendee", "Booking", "Slot", "confirmed"]
+__all__ = ["Attendee", "Booking", "DayWindow", "Slot", "confirmed"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +20,31 @@ class Slot:
 
     start: datetime
     end: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayWindow:
+    """The hours of the lead's own day a call may be offered in (`LEAD_HOURS`, in their zone).
+
+    A domain type rather than a calendar one: it is a fact about the lead (where they live, when
+    they are awake), worked out by the agents from the lead's profile and number and honoured by
+    every calendar, as the `Attendee` is; no calendar owns it. The hours are wall-clock times of
+    the zone, so 08:00-20:00 stays 08:00-20:00 on the lead's clock on a daylight-saving day."""
+
+    timezone: str
+    """IANA name of the lead's zone."""
+    start: time
+    end: time
+    """A call starts no earlier than `start` and ends no later than `end`, on one day."""
+
+    def __post_init__(self) -> None:
+        ZoneInfo(self.timezone)  # an unknown zone fails here, not at the first search
+        if self.end <= self.start:
+            raise ValueError("a day window's end must be later than its start")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

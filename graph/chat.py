@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pprint import pformat
 from typing import Any
 
@@ -22,12 +22,13 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from core.config import Settings, get_settings
 from core.logs import configure_logging
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from domain.contact import ContactInfo, ContactMode
 from domain.events import NullLeadSink
 from graph.engine import ConversationEngine
 from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
 from integrations.calendar.base import SlotTaken
+from integrations.calendar.slots import in_window
 
 __all__ = ["MemoryCalendar", "main"]
 
@@ -36,20 +37,29 @@ THREAD = CONTACT.thread_id
 
 
 class MemoryCalendar:
-    """Free slots on the hour, 9:00 to 17:00 UTC, Monday to Friday; bookings kept in memory."""
+    """Free slots on the hour, 9:00 to 17:00 UTC, Monday to Friday, searched two weeks ahead and
+    inside the lead's hours when given; bookings kept in memory."""
 
     def __init__(self, *, minutes: int = 30) -> None:
         self._minutes = minutes
         self._bookings: dict[str, Booking] = {}
 
-    async def free_slots(self, *, after: datetime, limit: int = 3) -> list[Slot]:
-        start = (after + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    async def free_slots(
+        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+    ) -> list[Slot]:
+        start = after.astimezone(UTC) + timedelta(hours=2)
+        start = start.replace(minute=0, second=0, microsecond=0)
+        horizon = start + timedelta(days=14)
         taken = {booking.start for booking in self._bookings.values()}
         slots: list[Slot] = []
-        while len(slots) < limit:
+        while len(slots) < limit and start < horizon:
             start += timedelta(hours=1)
-            if start.weekday() < 5 and 9 <= start.hour < 17 and start not in taken:
-                slots.append(Slot(start=start, end=start + timedelta(minutes=self._minutes)))
+            slot = Slot(start=start, end=start + timedelta(minutes=self._minutes))
+            if (
+                start.weekday() < 5 and 9 <= start.hour < 17 and start not in taken
+                and (within is None or in_window(slot, within))
+            ):
+                slots.append(slot)
         return slots
 
     async def book(

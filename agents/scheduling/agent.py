@@ -96,6 +96,7 @@ async def run(
         profile=view.profile,
         contact=contact,
         zone=lead_zone(view.profile.timezone, contact, settings.TIMEZONE),
+        hours=settings.lead_hours,
         language=view.language,
         now=view.now,
         seen=list(view.offered_slots),

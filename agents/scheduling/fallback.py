@@ -1,5 +1,6 @@
 """The fallback policy's scheduling turn: offer numbered slots, ask to confirm a pick, book (or
-move the booked call) on yes. A booking the model's tools already made or changed this turn is
+move the booked call) on yes. When no slot fits the lead's hours, it asks them for a time that
+suits them (never a night slot). A booking the model's tools already made or changed this turn is
 confirmed, never made twice. A request to cancel goes to a person (`wants_human`)."""
 
 from __future__ import annotations
@@ -82,4 +83,7 @@ async def _offer(tools: CalendarTools, language: str) -> str:
     outcome = await tools.find_free_slots({"after": None})
     if outcome == UNAVAILABLE:
         return text("slots.none", language)
+    if not tools.offered:
+        start, end = tools.hours
+        return text("slots.ask_time", language, start=f"{start:%H:%M}", end=f"{end:%H:%M}")
     return offer_reply(tools.offered, tools.zone, language)

@@ -7,6 +7,11 @@ a re-run books the same event (and a re-run move finds the event already moved).
 meanwhile makes the tool say so, and the model offers fresh ones; the booking of the turn only
 ever comes from the calendar's answer, so a taken slot can never turn into a confirmation.
 
+Slots are searched inside the lead's own hours (`LEAD_HOURS` in their zone, `CalendarTools.window`)
+as well as business hours. When none of the search window fits both, the tool says so and tells
+the model to ask the lead for a time that suits them: it never widens the search into the lead's
+night.
+
 `CalendarTools` holds what the tools did during one turn (slots offered, the booking made, moved
 or cancelled); the agent (`agents.scheduling.agent`) and its fallback (`agents.scheduling.fallback`)
 read it when they write the turn's draft.
@@ -26,7 +31,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, Field
 
 from agents.fallback.policy import format_slot, format_slots
-from domain.booking import Attendee, Booking, Slot, confirmed
+from domain.booking import Attendee, Booking, DayWindow, Slot, confirmed
 from domain.lead import LeadProfile
 from integrations.calendar.base import Calendar, CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.slots import lead_timezone
@@ -45,6 +50,7 @@ __all__ = [
     "RescheduleBooking",
     "booking_key",
     "lead_zone",
+    "no_fit",
     "parse_after",
 ]
 
@@ -149,6 +155,15 @@ UNAVAILABLE = (
 )
 
 
+def no_fit(window: DayWindow) -> str:
+    """The tool's answer when no free slot of the search window lies inside the lead's hours."""
+    return (
+        "No free slot from that time fits both the team's hours and the lead's own hours "
+        f"({window.start:%H:%M}-{window.end:%H:%M} in {window.timezone}). Offer no time and "
+        "invent none: ask the lead which day and time would suit them."
+    )
+
+
 @dataclass(kw_only=True)
 class CalendarTools:
     """The tools of one turn, and what they did."""
@@ -158,6 +173,8 @@ class CalendarTools:
     profile: LeadProfile
     contact: str
     zone: ZoneInfo
+    hours: tuple[dt.time, dt.time]
+    """The hours of the lead's day a call may be offered in (`Settings.lead_hours`), in `zone`."""
     language: str | None
     now: dt.datetime
     seen: list[Slot]
@@ -170,6 +187,11 @@ class CalendarTools:
     """`find_free_slots` found slots in this turn (the reply offers them)."""
     calls: int = 0
 
+    @property
+    def window(self) -> DayWindow:
+        """The lead's hours in the lead's zone: the only times slots are searched in."""
+        return DayWindow(timezone=self.zone.key, start=self.hours[0], end=self.hours[1])
+
     def when(self, booking: Booking) -> str:
         return format_slot(booking.slot, self.zone, self.language)
 
@@ -178,12 +200,14 @@ class CalendarTools:
             return NO_CALENDAR
         after = parse_after(args.get("after"), zone=self.zone, now=self.now)
         try:
-            slots = await self.calendar.free_slots(after=after, limit=SLOTS_OFFERED)
+            slots = await self.calendar.free_slots(
+                after=after, limit=SLOTS_OFFERED, within=self.window
+            )
         except CalendarUnavailable:
             return UNAVAILABLE
         self.offered = list(slots)
         if not slots:
-            return "No free slots from that time. Ask for another day or week."
+            return no_fit(self.window)
         self.offered_now = True
         return "Free slots (offer them with these numbers):\n" + format_slots(
             slots, self.zone, self.language

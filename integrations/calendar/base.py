@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 
 __all__ = [
-    "Attendee", "Booking", "Calendar", "CalendarError", "CalendarUnavailable", "Slot", "SlotTaken",
+    "Attendee", "Booking", "Calendar", "CalendarError", "CalendarUnavailable", "DayWindow", "Slot",
+    "SlotTaken",
 ]
 
 
@@ -33,9 +34,13 @@ class CalendarUnavailable(CalendarError):
 class Calendar(Protocol):
     """What the scheduling agent's tools need from a calendar."""
 
-    async def free_slots(self, *, after: datetime, limit: int = 3) -> list[Slot]:
+    async def free_slots(
+        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+    ) -> list[Slot]:
         """Up to `limit` free slots starting no earlier than `after` (and the minimum notice),
-        inside business hours, with the configured buffer around existing events."""
+        inside business hours and inside `within` (the lead's hours in their zone) when given,
+        with the configured buffer around existing events. Empty when none of the search horizon
+        fits (`integrations.calendar.slots`)."""
         ...
 
     async def book(

@@ -49,7 +49,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar import slots
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 
@@ -344,11 +344,15 @@ class GoogleCalendar:
 
     # --- the protocol ------------------------------------------------------------------------
 
-    async def free_slots(self, *, after: datetime, limit: int = 3) -> list[Slot]:
+    async def free_slots(
+        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+    ) -> list[Slot]:
         now = self._clock()
         start, end = slots.search_window(self._rules, after=after, now=now)
         busy = await self._busy(start, end)
-        return slots.free_slots(self._rules, busy=busy, after=after, now=now, limit=limit)
+        return slots.free_slots(
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+        )
 
     async def book(
         self, slot: Slot, *, attendee: Attendee, key: str, title: str, description: str

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar import slots
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.ics import invitation_attachment
@@ -122,12 +122,16 @@ class LocalCalendar:
             on_invitation=on_invitation,
         )
 
-    async def free_slots(self, *, after: datetime, limit: int = 3) -> list[Slot]:
+    async def free_slots(
+        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+    ) -> list[Slot]:
         now = self._clock()
         window_start, window_end = slots.search_window(self._rules, after=after, now=now)
         rows = await self._fetch(SELECT_BUSY, window_start, window_end)
         busy = [(row["start"], row["end"]) for row in rows]
-        return slots.free_slots(self._rules, busy=busy, after=after, now=now, limit=limit)
+        return slots.free_slots(
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+        )
 
     async def book(
         self, slot: Slot, *, attendee: Attendee, key: str, title: str, description: str

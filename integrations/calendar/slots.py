@@ -12,6 +12,10 @@ Why the choices:
   exists twice (autumn) is offered once, at its first occurrence.
 - A buffer of B minutes keeps every slot at least B minutes away from every busy interval, on both
   sides.
+- Slots are offered inside the lead's own waking hours too (`DayWindow`, `LEAD_HOURS` in their
+  zone), read on the lead's wall clock: a slot must start and end on one day of the lead's,
+  between the window's hours. Where those hours and business hours do not overlap within the
+  horizon, nothing is offered (the agent asks the lead for a time instead of offering the night).
 - The lead's zone comes from their number's prefix (`phonenumbers`); where a prefix spans several
   zones, the country's main zone wins (a Spanish mobile is Madrid, not the Canaries).
 """
@@ -29,15 +33,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
-from domain.booking import Slot
+from domain.booking import DayWindow, Slot
 from domain.texts import words
 
 if TYPE_CHECKING:
     from core.config import Settings
 
 __all__ = [
-    "Interval", "SlotRules", "WEEKDAYS", "format_slot", "free_slots", "is_free", "lead_timezone",
-    "merge_intervals", "search_window", "subtract_interval",
+    "Interval", "SlotRules", "WEEKDAYS", "format_slot", "free_slots", "in_window", "is_free",
+    "lead_timezone", "merge_intervals", "search_window", "subtract_interval",
 ]
 
 Interval = tuple[datetime, datetime]
@@ -159,6 +163,16 @@ def is_free(slot: Slot, busy: Iterable[Interval], *, buffer: timedelta = timedel
     return all(b_end <= start or b_start >= end for b_start, b_end in merge_intervals(busy))
 
 
+def in_window(slot: Slot, window: DayWindow) -> bool:
+    """Whether `slot` starts and ends on one day of the window's zone, inside its hours."""
+    zone = window.zone
+    start = _aware(slot.start, "slot.start").astimezone(zone)
+    end = _aware(slot.end, "slot.end").astimezone(zone)
+    return (
+        start.date() == end.date() and window.start <= start.time() and end.time() <= window.end
+    )
+
+
 def _instant(day: date, wall: time, zone: ZoneInfo) -> datetime | None:
     """The instant of a wall-clock time in `zone`, or None when that time does not exist there."""
     naive = datetime.combine(day, wall)
@@ -205,11 +219,14 @@ def free_slots(
     now: datetime,
     limit: int = 3,
     exclude_days: Collection[date] = (),
+    within: DayWindow | None = None,
 ) -> list[Slot]:
     """Up to `limit` free slots from `after` (and the minimum notice after `now`) within the
     horizon, inside business hours and `buffer` away from `busy`; times in the business zone.
 
-    `exclude_days` (business-zone dates) lets a caller skip days the lead already turned down."""
+    `within` (the lead's hours in their zone) keeps only the slots inside it; an empty list then
+    means that no free slot of the horizon suits the lead. `exclude_days` (business-zone dates)
+    lets a caller skip days the lead already turned down."""
     if limit <= 0:
         return []
     first = earliest_start(rules, after=after, now=now)
@@ -217,6 +234,8 @@ def free_slots(
     found: list[Slot] = []
     for slot in candidate_slots(rules, start=first, end=first + rules.horizon):
         if slot.start.date() in exclude_days:
+            continue
+        if within is not None and not in_window(slot, within):
             continue
         if is_free(slot, merged, buffer=rules.buffer):
             found.append(slot)

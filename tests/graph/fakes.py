@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from domain.events import HandoffEvent, LeadUpdate
 from integrations.calendar.base import SlotTaken
+from integrations.calendar.slots import in_window
 
 __all__ = [
     "NOW", "FakeCalendar", "RecordingSink", "agent_json", "is_summary_request", "lead",
@@ -20,21 +21,29 @@ NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
 
 
 class FakeCalendar:
-    """Free slots every hour from 10:00 UTC on the day after `after`; bookings by key."""
+    """Free slots every hour from 10:00 UTC on the day after `after`, for a week, inside the
+    lead's hours when given; bookings by key."""
 
     def __init__(self) -> None:
         self.bookings: dict[str, Booking] = {}
         self.taken: set[datetime] = set()
         self.free_calls: list[datetime] = []
+        self.windows: list[DayWindow | None] = []
 
-    async def free_slots(self, *, after: datetime, limit: int = 3) -> list[Slot]:
+    async def free_slots(
+        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+    ) -> list[Slot]:
         self.free_calls.append(after)
-        day = (after + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+        self.windows.append(within)
+        day = (after.astimezone(UTC) + timedelta(days=1)).replace(
+            hour=10, minute=0, second=0, microsecond=0
+        )
         slots: list[Slot] = []
         start = day
-        while len(slots) < limit:
-            if start not in self.taken:
-                slots.append(Slot(start=start, end=start + timedelta(minutes=30)))
+        while len(slots) < limit and start < day + timedelta(days=7):
+            slot = Slot(start=start, end=start + timedelta(minutes=30))
+            if start not in self.taken and (within is None or in_window(slot, within)):
+                slots.append(slot)
             start += timedelta(hours=1)
         return slots
 

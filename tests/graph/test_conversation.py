@@ -9,6 +9,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from domain.booking import DayWindow
 from domain.contact import ContactInfo, ContactMode
 from domain.events import HandoffRecord
 from tests.graph.fakes import (
@@ -98,6 +99,10 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     state = await engine.state(THREAD)
     assert len(state["offered_slots"]) == 3
     assert calendar.free_calls == [NOW]
+    # Searched in the lead's hours (LEAD_HOURS' default) in their zone (their number's).
+    assert calendar.windows == [
+        DayWindow(timezone="America/Los_Angeles", start=dt.time(8), end=dt.time(20))
+    ]
     tool_reply = llm.chat_requests[-1]["messages"][-1]
     assert tool_reply["role"] == "tool" and "America/Los_Angeles" in tool_reply["content"]
     # Tool rounds stay out of the stored history.
@@ -180,6 +185,23 @@ async def test_slot_taken_between_offer_and_confirmation(llm: Any, make_settings
     result = await engine.run_turn(CONTACT, say("the first", "s2"))
     assert result.handoff is None and result.stage == "scheduling"
     assert "just taken" in llm.chat_requests[-1]["messages"][-1]["content"]
+
+
+async def test_lead_hours_reach_the_calendar(llm: Any, make_settings: Any) -> None:
+    calendar = FakeCalendar()
+    engine = make_engine(
+        llm, make_settings, checkpointer=saver(), calendar=calendar, LEAD_HOURS="09:30-18:00"
+    )
+    await _qualified(engine, llm)
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("1, 2 or 3?"))
+    await engine.run_turn(CONTACT, say("times?", "s1"))
+    assert calendar.windows == [
+        DayWindow(timezone="America/Los_Angeles", start=dt.time(9, 30), end=dt.time(18))
+    ]
+    offered = (await engine.state(THREAD))["offered_slots"]
+    # The fake's slots are on the hour (UTC): 17:00 is 09:00 in Los Angeles, before 09:30.
+    assert [f"{s.start:%H:%M}" for s in offered] == ["18:00", "19:00", "20:00"]
 
 
 async def _qualified(engine: Any, llm: Any) -> None:

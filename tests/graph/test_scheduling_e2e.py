@@ -3,14 +3,18 @@
 Calendar v3 stand-in), then moves it while the conversation is in the human mode of the `booked`
 handoff, and a slot taken between offer and confirmation gives fresh options, never a false
 confirmation. The engine is the real `ConversationEngine`, the model the scripted LLM behind the
-real langchain-openai client."""
+real langchain-openai client.
+
+Issue #13 at the end: with a business on UTC, leads in Los Angeles, Madrid and Tokyo are offered
+only times between 08:00 and 20:00 of their own day, by the model and by the fallback policy; a
+lead whose hours never meet the business's is asked for a time that suits them instead."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,9 +25,11 @@ import redis.asyncio as aioredis
 from langchain_core.messages import HumanMessage
 
 from agents.fallback.policy import format_slot
+from agents.scheduling.tools import no_fit
 from core.migrate import apply_migrations
-from domain.booking import Attendee, Slot
+from domain.booking import Attendee, DayWindow, Slot
 from domain.contact import ContactInfo, ContactMode
+from domain.texts import text as fixed_text
 from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine, TurnResult
 from integrations.calendar.base import Calendar
@@ -33,6 +39,7 @@ from integrations.calendar.slots import SlotRules
 from integrations.leads import LeadStore
 from tests.graph.fakes import NOW, RecordingSink, agent_json, saver, system_text, tool_call
 from tests.utils.fake_google_calendar import FakeGoogleCalendar
+from tests.utils.lead_hours import LEADS, outside_lead_hours
 from tests.utils.servers import ThreadedServer
 
 # A New York number: the lead's times are shown in New York time, the business is in Madrid.
@@ -46,6 +53,8 @@ BUSINESS = {
     "TIMEZONE": "Europe/Madrid", "MEETING_MINUTES": 30, "MEETING_BUFFER_MINUTES": 15,
     "MIN_NOTICE_MINUTES": 60,
 }
+UTC_BUSINESS: dict[str, Any] = {"TIMEZONE": "UTC"}
+"""The defaults (09:00-17:00 UTC, Monday to Friday, LEAD_HOURS=08:00-20:00), said out loud."""
 QUALIFIED = agent_json(
     "Thanks Ana! Shall we book a call?", name="Ana", company="Acme", need="a CRM",
     budget="5k USD", budget_amount=5000, budget_currency="USD", authority="I decide",
@@ -92,7 +101,30 @@ async def setup(
     tmp_path: Path,
 ) -> Setup:
     rules = SlotRules.from_settings(make_settings(**BUSINESS))
-    if request.param == "local":
+    return await make_setup(request.param, rules, pool, google_server, tmp_path)
+
+
+@pytest.fixture(params=["local", "google"])
+async def utc_setup(
+    request: pytest.FixtureRequest,
+    pool: asyncpg.Pool,
+    make_settings: Any,
+    google_server: tuple[FakeGoogleCalendar, str],
+    tmp_path: Path,
+) -> Setup:
+    """A calendar of a business on the defaults: TIMEZONE=UTC, 09:00-17:00 Monday to Friday."""
+    rules = SlotRules.from_settings(make_settings(**UTC_BUSINESS))
+    return await make_setup(request.param, rules, pool, google_server, tmp_path)
+
+
+async def make_setup(
+    kind: str,
+    rules: SlotRules,
+    pool: asyncpg.Pool,
+    google_server: tuple[FakeGoogleCalendar, str],
+    tmp_path: Path,
+) -> Setup:
+    if kind == "local":
         await _migrated(pool)
         local = LocalCalendar(
             pool, rules=rules, organizer_email="sales@example.com", clock=lambda: NOW
@@ -138,9 +170,9 @@ def checkpointer(request: pytest.FixtureRequest, redis: aioredis.Redis) -> Any:
 
 def engine_for(
     llm: Any, make_settings: Any, *, calendar: Calendar, sink: Any, checkpointer: Any,
-    with_llm: bool = True,
+    with_llm: bool = True, business: dict[str, Any] = BUSINESS,
 ) -> ConversationEngine:
-    values: dict[str, Any] = {"LLM_MAX_RETRIES": 0, "LLM_TIMEOUT_SECONDS": 5.0, **BUSINESS}
+    values: dict[str, Any] = {"LLM_MAX_RETRIES": 0, "LLM_TIMEOUT_SECONDS": 5.0, **business}
     if with_llm:
         values |= {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": llm.base_url}
     return ConversationEngine(
@@ -188,9 +220,10 @@ async def offer(engine: ConversationEngine, llm: Any, text: str, message_id: str
     listed = last_tool_output(llm)
     offered: list[Slot] = (await engine.state(THREAD))["offered_slots"]
     assert len(offered) == 3 and listed.count(f"({LEAD_ZONE})") == 3
-    # Madrid 10:00 is New York 04:00: the list is in the lead's zone, not the business's.
-    first = offered[0].start.astimezone(NEW_YORK)
-    assert f"1. Mon 7 Jan, {first:%H:%M} ({LEAD_ZONE})" in listed
+    # In the lead's zone, not the business's, and in the lead's hours: Madrid opens at 10:00 (the
+    # notice), 04:00 in New York; the first slot is 14:00 in Madrid, 08:00 in New York.
+    assert "1. Mon 7 Jan, 08:00 (America/New_York)" in listed
+    assert outside_lead_hours(offered, LEAD_ZONE) == []
     return offered
 
 
@@ -208,14 +241,14 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     offered = await offer(engine, llm, "Sure, when?", "s1")
 
     # The lead picks the second; the model asks back before booking.
-    llm.push(json=agent_json(f"Shall I book Mon 7 Jan, 04:30 ({LEAD_ZONE})?"))
+    llm.push(json=agent_json(f"Shall I book Mon 7 Jan, 08:30 ({LEAD_ZONE})?"))
     result = await engine.run_turn(CONTACT, say("the second", "s2"))
     assert (result.stage, result.handoff) == ("scheduling", None)
     assert await setup.events() == []
 
     # Confirmed: booked, handoff `booked`, the booking in the state and with the sink.
     llm.push(tool_calls=[tool_call("book_slot", option=2)])
-    llm.push(json=agent_json(f"Booked: Mon 7 Jan, 04:30 ({LEAD_ZONE})."))
+    llm.push(json=agent_json(f"Booked: Mon 7 Jan, 08:30 ({LEAD_ZONE})."))
     result = await engine.run_turn(CONTACT, say("yes", "s3"))
     assert result.stage == "handoff"
     assert result.handoff is not None and result.handoff.reason == "booked"
@@ -442,3 +475,100 @@ async def test_a_persons_message_ends_the_exception(
         "meta", CONTACT.contact, "Hi Ana, see you Monday!", author="human", message_ids=["h1"]
     )
     assert await store.contacts.mode("meta", CONTACT.contact) is ContactMode.HUMAN
+
+
+# --- The lead's hours (issue #13): a business on UTC, leads around the world ------------------
+
+
+def lead_contact(number: str) -> ContactInfo:
+    return ContactInfo(channel="meta", contact=number, profile_name="Ana B")
+
+
+@pytest.mark.parametrize("zone", list(LEADS))
+async def test_the_model_offers_only_slots_in_the_leads_hours(
+    utc_setup: Setup, llm: Any, make_settings: Any, zone: str
+) -> None:
+    contact = lead_contact(LEADS[zone])
+    engine = engine_for(
+        llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
+        checkpointer=saver(), business=UTC_BUSINESS,
+    )
+    llm.push(json=QUALIFIED)
+    result = await engine.run_turn(contact, say("Ana: a CRM, 5k USD, I decide, next month", "q1"))
+    assert result.stage == "scheduling"
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("Which one suits you: 1, 2 or 3?"))
+    result = await engine.run_turn(contact, say("Sure, when?", "s1"))
+    assert result.reply == f"Which one suits you: 1, 2 or 3?\n({zone})"
+    offered: list[Slot] = (await engine.state(contact.thread_id))["offered_slots"]
+    assert len(offered) == 3 and outside_lead_hours(offered, zone) == []
+    listed = last_tool_output(llm)
+    local = ZoneInfo(zone)
+    for number, slot in enumerate(offered, 1):
+        assert f"{number}. {format_slot(slot, local, 'en')}" in listed
+
+
+@pytest.mark.parametrize("zone", list(LEADS))
+async def test_the_fallback_offers_only_slots_in_the_leads_hours(
+    utc_setup: Setup, llm: Any, make_settings: Any, zone: str
+) -> None:
+    contact = lead_contact(LEADS[zone])
+    engine = engine_for(
+        llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
+        checkpointer=saver(), with_llm=False, business=UTC_BUSINESS,
+    )
+    for number, line in enumerate(["Hi, I'm Ana", "a CRM", "5k USD", "I decide", "next month"]):
+        await engine.run_turn(contact, say(line, f"f{number}"))
+    result = await engine.run_turn(contact, say("yes", "f5"))
+    assert result.stage == "scheduling" and result.fallback and result.reply is not None
+    offered: list[Slot] = (await engine.state(contact.thread_id))["offered_slots"]
+    assert len(offered) == 3 and outside_lead_hours(offered, zone) == []
+    assert result.reply.count(f"({zone})") == 3
+
+
+HONOLULU = lead_contact("+18085551234")
+"""Business 09:00-17:00 UTC is 23:00-07:00 in Honolulu: no slot of any day is in the lead's."""
+
+
+async def test_no_slot_in_the_leads_hours_makes_the_model_ask_for_a_time(
+    utc_setup: Setup, llm: Any, make_settings: Any
+) -> None:
+    assert await utc_setup.calendar.free_slots(after=NOW)  # free time: the lead's night only
+    engine = engine_for(
+        llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
+        checkpointer=saver(), business=UTC_BUSINESS,
+    )
+    llm.push(json=QUALIFIED)
+    await engine.run_turn(HONOLULU, say("Ana: a CRM, 5k USD, I decide, next month", "q1"))
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("Which day and time would suit you?"))
+    result = await engine.run_turn(HONOLULU, say("Sure, when?", "s1"))
+    output = last_tool_output(llm)
+    assert output == no_fit(DayWindow(timezone="Pacific/Honolulu", start=time(8), end=time(20)))
+    assert "08:00-20:00 in Pacific/Honolulu" in output
+    assert "Offer no time" in output and "ask the lead which day and time" in output
+    assert result.reply == "Which day and time would suit you?"  # no zone: no times offered
+    assert (await engine.state(HONOLULU.thread_id))["offered_slots"] == []
+
+
+@pytest.mark.parametrize("language", ["es", "pt"])
+async def test_no_slot_in_the_leads_hours_makes_the_fallback_ask_for_a_time(
+    utc_setup: Setup, llm: Any, make_settings: Any, language: str
+) -> None:
+    """Without a model: the lead is asked for a time, in their language, never offered a night."""
+    assert await utc_setup.calendar.free_slots(after=NOW)  # free time: the lead's night only
+    engine = engine_for(
+        llm, make_settings, calendar=utc_setup.calendar, sink=RecordingSink(),
+        checkpointer=saver(), with_llm=False, business=UTC_BUSINESS,
+    )
+    lines = {
+        "es": ["Hola, soy Ana", "necesito un CRM", "5000 dólares", "yo decido",
+               "el mes que viene", "sí, por favor"],
+        "pt": ["Olá, sou a Ana", "preciso de um CRM", "5000 reais", "eu decido",
+               "no próximo mês", "sim, por favor"],
+    }[language]
+    for number, line in enumerate(lines):
+        result = await engine.run_turn(HONOLULU, say(line, f"f{number}"))
+    assert result.stage == "scheduling" and result.fallback
+    assert result.reply == fixed_text("slots.ask_time", language, start="08:00", end="20:00")
+    assert (await engine.state(HONOLULU.thread_id))["offered_slots"] == []

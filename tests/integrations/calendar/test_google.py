@@ -13,7 +13,7 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.google import (
     GoogleCalendar,
@@ -27,6 +27,7 @@ from integrations.calendar.google import (
 )
 from integrations.calendar.slots import SlotRules
 from tests.utils.fake_google_calendar import FakeGoogleCalendar
+from tests.utils.lead_hours import outside_lead_hours
 from tests.utils.servers import ThreadedServer
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -191,6 +192,28 @@ async def test_free_slots_read_busy_time_of_every_calendar(
     assert claims["iss"] == "sales-agent@test-project.iam.gserviceaccount.com"
     assert claims["scope"] == "https://www.googleapis.com/auth/calendar"
     assert "sub" not in claims
+
+
+@pytest.mark.parametrize(("zone", "first"), [
+    ("America/Los_Angeles", "Mon 7 08:00"),   # 16:00 UTC: business 01:00-09:00 there
+    ("Europe/Madrid", "Mon 7 10:00"),         # 09:00 UTC: the first business slot
+    ("Asia/Tokyo", "Mon 7 18:00"),            # 09:00 UTC: business 18:00-02:00 there
+])
+async def test_slots_lie_in_the_leads_hours_with_a_utc_business(
+    make_calendar: Callable[..., GoogleCalendar], google: FakeGoogleCalendar, make_settings: Any,
+    zone: str, first: str,
+) -> None:
+    settings = make_settings()  # TIMEZONE=UTC, 09:00-17:00, LEAD_HOURS=08:00-20:00
+    calendar = make_calendar(rules=SlotRules.from_settings(settings))
+    start, end = settings.lead_hours
+    lead = DayWindow(timezone=zone, start=start, end=end)
+    offered = await calendar.free_slots(after=NOW, limit=100, within=lead)
+    assert offered and outside_lead_hours(offered, zone) == []
+    assert f"{offered[0].start.astimezone(ZoneInfo(zone)):%a %-d %H:%M}" == first
+    # Busy time in the lead's hours is skipped, not traded for a night slot.
+    google.add_busy(CALENDAR_ID, offered[0].start, offered[0].end)
+    again = await calendar.free_slots(after=NOW, limit=100, within=lead)
+    assert offered[0] not in again and again and outside_lead_hours(again, zone) == []
 
 
 async def test_delegated_user_is_the_token_subject(

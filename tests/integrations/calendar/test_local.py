@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -14,10 +15,11 @@ import pytest
 from icalendar import Calendar as ICalendar
 
 from core.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations
-from domain.booking import Attendee, Booking, Slot
+from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.local import Invitation, LocalCalendar
 from integrations.calendar.slots import SlotRules
+from tests.utils.lead_hours import outside_lead_hours
 
 MADRID = ZoneInfo("Europe/Madrid")
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=MADRID)  # a Monday
@@ -84,6 +86,27 @@ async def test_free_slots_and_booking(calendar: LocalCalendar) -> None:
     again = await calendar.free_slots(after=NOW)
     assert [s.start for s in again] == [datetime(2030, 1, 7, h, m, tzinfo=MADRID)
                                        for h, m in ((10, 0), (10, 30), (11, 0))]
+
+
+@pytest.mark.parametrize(("zone", "first"), [
+    ("America/Los_Angeles", "Mon 7 08:00"),   # 16:00 UTC: business 01:00-09:00 there
+    ("Europe/Madrid", "Mon 7 10:00"),         # 09:00 UTC: the first business slot
+    ("Asia/Tokyo", "Mon 7 18:00"),            # 09:00 UTC: business 18:00-02:00 there
+])
+async def test_slots_lie_in_the_leads_hours_with_a_utc_business(
+    make_calendar: Callable[..., LocalCalendar], make_settings: Any, zone: str, first: str
+) -> None:
+    settings = make_settings()  # TIMEZONE=UTC, 09:00-17:00, LEAD_HOURS=08:00-20:00
+    calendar = make_calendar(rules=SlotRules.from_settings(settings))
+    start, end = settings.lead_hours
+    lead = DayWindow(timezone=zone, start=start, end=end)
+    offered = await calendar.free_slots(after=NOW, limit=100, within=lead)
+    assert offered and outside_lead_hours(offered, zone) == []
+    assert f"{offered[0].start.astimezone(ZoneInfo(zone)):%a %-d %H:%M}" == first
+    # Another lead's booking in the lead's hours is skipped, not traded for a night slot.
+    await book(calendar, offered[0], "another-lead", who=LUIS)
+    again = await calendar.free_slots(after=NOW, limit=100, within=lead)
+    assert offered[0] not in again and again and outside_lead_hours(again, zone) == []
 
 
 async def test_two_concurrent_bookings_of_one_slot_give_one_booking(

@@ -1,4 +1,5 @@
-"""Slot arithmetic: business hours, buffers, notice, daylight-saving changes, the lead's zone."""
+"""Slot arithmetic: business hours, buffers, notice, daylight-saving changes, the lead's zone and
+the lead's own hours."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.booking import Slot
+from domain.booking import DayWindow, Slot
 from integrations.calendar.slots import (
     SlotRules,
     format_slot,
     free_slots,
+    in_window,
     is_free,
     lead_timezone,
     merge_intervals,
@@ -238,3 +240,148 @@ def test_offered_slot_in_the_leads_zone_across_a_change() -> None:
         "Mon 31 Mar, 03:00 (America/New_York)")
     assert format_slot(slot, lead_timezone("+5511987654321", "UTC"), "pt") == (
         "seg 31 mar, 04:00 (America/Sao_Paulo)")
+
+
+# --- The lead's hours ------------------------------------------------------------------------
+
+
+def window(zone: str, start: int = 8, end: int = 20) -> DayWindow:
+    return DayWindow(timezone=zone, start=time(start), end=time(end))
+
+
+def slot_at(start: datetime, minutes: int = 30) -> Slot:
+    return Slot(start=start, end=start + timedelta(minutes=minutes))
+
+
+@pytest.mark.parametrize(
+    ("start", "minutes", "inside"),
+    [
+        (madrid(2030, 1, 7, 8, 0), 30, True),       # starts as the lead's day starts
+        (madrid(2030, 1, 7, 19, 30), 30, True),     # ends as it ends
+        (madrid(2030, 1, 7, 7, 30), 30, False),
+        (madrid(2030, 1, 7, 7, 45), 30, False),     # starts before, ends inside
+        (madrid(2030, 1, 7, 19, 45), 30, False),    # starts inside, ends after
+        (madrid(2030, 1, 7, 12, 0), 12 * 60, False),  # longer than the window
+        (madrid(2030, 1, 7, 23, 45), 30, False),    # across midnight
+        (utc(2030, 1, 7, 7, 0), 30, True),          # 08:00 in Madrid: read in the lead's zone
+        (utc(2030, 1, 7, 19, 0), 30, False),        # 20:00 in Madrid
+    ],
+)
+def test_in_window_reads_the_leads_wall_clock(start: datetime, minutes: int, inside: bool) -> None:
+    assert in_window(slot_at(start, minutes), window("Europe/Madrid")) is inside
+
+
+def test_day_window_is_validated() -> None:
+    with pytest.raises(ValueError, match="later than"):
+        window("Europe/Madrid", 20, 8)
+    with pytest.raises(ValueError, match="later than"):
+        window("Europe/Madrid", 8, 8)
+    with pytest.raises(Exception):  # noqa: B017 - zoneinfo's own error
+        window("Mars/Olympus")
+
+
+def utc_business(make_settings: Any) -> tuple[SlotRules, tuple[time, time]]:
+    """The defaults: TIMEZONE=UTC, 09:00-17:00 Monday to Friday, LEAD_HOURS 08:00-20:00."""
+    settings = make_settings()
+    return SlotRules.from_settings(settings), settings.lead_hours
+
+
+# Monday 7 January 2030, 08:00 UTC: no daylight saving in any of these zones then but Auckland's.
+MONDAY = utc(2030, 1, 7, 8, 0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_starts", "local_starts"),
+    [
+        # Los Angeles (PST, UTC-8): business 01:00-09:00 there, so only 08:00-09:00 fits.
+        ("America/Los_Angeles", ["16:00", "16:30"], ["08:00", "08:30"]),
+        # Madrid (CET, UTC+1): business 10:00-18:00 there, all of it inside the lead's day.
+        ("Europe/Madrid", [f"{h:02}:{m:02}" for h in range(9, 17) for m in (0, 30)],
+         [f"{h:02}:{m:02}" for h in range(10, 18) for m in (0, 30)]),
+        # Tokyo (JST, UTC+9): business 18:00-02:00 there; its lead's 08:00-20:00 is 23:00-11:00
+        # UTC, so the overlap is 09:00-11:00 UTC, 18:00-20:00 in Tokyo.
+        ("Asia/Tokyo", ["09:00", "09:30", "10:00", "10:30"], ["18:00", "18:30", "19:00", "19:30"]),
+        # Honolulu (HST, UTC-10): business 23:00-07:00 there; no overlap on any day.
+        ("Pacific/Honolulu", [], []),
+        # Auckland (NZDT, UTC+13): business 22:00-06:00 there; no overlap either.
+        ("Pacific/Auckland", [], []),
+    ],
+)
+def test_only_the_overlap_of_business_and_lead_hours_is_offered(
+    make_settings: Any, zone: str, utc_starts: list[str], local_starts: list[str]
+) -> None:
+    rules, (start, end) = utc_business(make_settings)
+    lead = DayWindow(timezone=zone, start=start, end=end)
+    everything = free_slots(rules, busy=[], after=MONDAY, now=MONDAY, limit=10_000, within=lead)
+    assert all(in_window(slot, lead) for slot in everything)
+    assert sorted({f"{s.start.astimezone(UTC):%H:%M}" for s in everything}) == utc_starts
+    assert sorted({f"{s.start.astimezone(ZoneInfo(zone)):%H:%M}" for s in everything}) == (
+        local_starts)
+    # The window only takes away: the same search without it has every slot, nights included.
+    unfiltered = free_slots(rules, busy=[], after=MONDAY, now=MONDAY, limit=10_000)
+    assert [slot for slot in unfiltered if in_window(slot, lead)] == everything
+
+
+def test_the_overlap_grows_when_the_leads_clock_springs_forward(make_settings: Any) -> None:
+    # Los Angeles moves to PDT (UTC-7) on Sunday 10 March 2030: 08:00 there is 16:00 UTC on the
+    # Friday and 15:00 UTC on the Monday; business closes at 17:00 UTC both days.
+    rules, (start, end) = utc_business(make_settings)
+    lead = DayWindow(timezone="America/Los_Angeles", start=start, end=end)
+    friday = utc(2030, 3, 8, 0, 0)
+    found = free_slots(rules, busy=[], after=friday, now=friday, limit=6, within=lead)
+    assert [s.start.astimezone(UTC) for s in found] == [
+        utc(2030, 3, 8, 16, 0), utc(2030, 3, 8, 16, 30),
+        utc(2030, 3, 11, 15, 0), utc(2030, 3, 11, 15, 30), utc(2030, 3, 11, 16, 0),
+        utc(2030, 3, 11, 16, 30)]
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    assert [f"{s.start.astimezone(los_angeles):%a %H:%M}" for s in found] == [
+        "Fri 08:00", "Fri 08:30", "Mon 08:00", "Mon 08:30", "Mon 09:00", "Mon 09:30"]
+
+
+def test_the_overlap_shrinks_when_the_leads_clock_springs_forward() -> None:
+    # Business 07:00-19:00 UTC; Madrid's 08:00-20:00 is 07:00-19:00 UTC in CET, 06:00-18:00 UTC
+    # in CEST (from Sunday 31 March 2030): Friday's last slot ends 20:00 in Madrid, so does
+    # Monday's, an hour earlier in UTC.
+    business = rules(timezone="UTC", day_start=time(7), day_end=time(19), buffer=timedelta(0),
+                     min_notice=timedelta(0))
+    lead = window("Europe/Madrid")
+    friday = utc(2030, 3, 29, 18, 0)
+    found = free_slots(business, busy=[], after=friday, now=friday, limit=3, within=lead)
+    assert [s.start.astimezone(UTC) for s in found] == [
+        utc(2030, 3, 29, 18, 0), utc(2030, 3, 29, 18, 30), utc(2030, 4, 1, 7, 0)]
+    monday_evening = utc(2030, 4, 1, 17, 0)
+    found = free_slots(business, busy=[], after=monday_evening, now=monday_evening, limit=2,
+                       within=lead)
+    assert [s.start.astimezone(UTC) for s in found] == [
+        utc(2030, 4, 1, 17, 0), utc(2030, 4, 1, 17, 30)]  # 18:00 UTC would be 20:00 CEST
+    assert found[-1].end.astimezone(MADRID).time() == time(20)
+
+
+def test_lead_hours_across_their_skipped_and_repeated_hours() -> None:
+    # The lead's window 01:00-04:00 (Madrid wall clock); the business answers 00:00-03:00 UTC.
+    business = rules(timezone="UTC", day_start=time(0), day_end=time(3),
+                     days=frozenset(range(7)), buffer=timedelta(0), min_notice=timedelta(0))
+    lead = window("Europe/Madrid", 1, 4)
+    # Sunday 31 March 2030: 02:00-03:00 does not exist; 01:00 CET .. 04:00 CEST is two hours.
+    spring = utc(2030, 3, 31, 0, 0)
+    found = free_slots(business, busy=[], after=spring, now=spring, limit=10, within=lead)
+    on_the_day = [s for s in found if s.start.astimezone(UTC).date() == spring.date()]
+    assert [f"{s.start.astimezone(MADRID):%H:%M}" for s in on_the_day] == [
+        "01:00", "01:30", "03:00", "03:30"]
+    # Sunday 27 October 2030: 02:00-03:00 happens twice; 01:00 CEST .. 04:00 CET is four hours,
+    # of which the business's 00:00-03:00 UTC (02:00 CEST .. 04:00 CET) all fits.
+    autumn = utc(2030, 10, 27, 0, 0)
+    found = free_slots(business, busy=[], after=autumn, now=autumn, limit=10, within=lead)
+    on_the_day = [s for s in found if s.start.astimezone(UTC).date() == autumn.date()]
+    assert [f"{s.start.astimezone(MADRID):%H:%M %Z}" for s in on_the_day] == [
+        "02:00 CEST", "02:30 CEST", "02:00 CET", "02:30 CET", "03:00 CET", "03:30 CET"]
+
+
+def test_busy_overlap_leaves_nothing_rather_than_the_night(make_settings: Any) -> None:
+    # Los Angeles: only 16:00-17:00 UTC fits; with that hour busy every day of the horizon the
+    # search finds nothing, although business hours are free all night long for the lead.
+    rules, (start, end) = utc_business(make_settings)
+    lead = DayWindow(timezone="America/Los_Angeles", start=start, end=end)
+    busy = [(utc(2030, 1, d, 16, 0), utc(2030, 1, d, 17, 0)) for d in range(1, 32)]
+    assert free_slots(rules, busy=busy, after=MONDAY, now=MONDAY, limit=3, within=lead) == []
+    assert len(free_slots(rules, busy=busy, after=MONDAY, now=MONDAY, limit=3)) == 3
