@@ -373,7 +373,7 @@ class BurstProcessor:
                 sent_ids.extend(filter(None, state[field].split(",")))
                 continue
             try:
-                ids = await self.sender.send_text(contact.channel, contact.contact, part)
+                ids = await self.sender.send_text(contact.channel, _recipient(burst), part)
             except Exception:
                 metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
                 raise
@@ -392,7 +392,7 @@ class BurstProcessor:
             and burst_had_voice(burst.messages)
             and await self.buffer.set_state(burst, "voice", "1", only_if_absent=True)
         ):
-            await voice.maybe_send_voice(contact.channel, contact.contact, reply, True)
+            await voice.maybe_send_voice(contact.channel, _recipient(burst), reply, True)
 
     async def _record_inbound(self, messages: list[InboundMessage]) -> None:
         if self.store is not None:
@@ -422,9 +422,15 @@ class BurstProcessor:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
                 return
             language = guess_language(" ".join(m.text or "" for m in burst.messages))
-            await self.sender.send_text(first.channel, first.contact, text_for("apology", language))
+            apology = text_for("apology", language)
+            await self.sender.send_text(first.channel, _recipient(burst), apology)
         except Exception:  # noqa: BLE001 - the provider may be what failed
             log.warning("could not send the apology to %s", mask_phone(burst.thread_id))
+
+
+def _recipient(burst: Burst) -> str:
+    """Where the burst's replies go: the number as the provider last wrote it (issue #15)."""
+    return burst.messages[-1].recipient
 
 
 def _profile_name(messages: list[InboundMessage]) -> str | None:

@@ -20,7 +20,12 @@ from typing import Any
 import aiohttp
 
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, meta_error
-from integrations.whatsapp.formatting import META_TEXT_LIMIT, split_message, to_e164
+from integrations.whatsapp.formatting import (
+    META_TEXT_LIMIT,
+    reply_address,
+    split_message,
+    to_e164,
+)
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order, with_retry
 from integrations.whatsapp.types import InboundMessage, Location, MediaRef, MessageKind
 
@@ -178,9 +183,11 @@ def _message(message: dict[str, Any], names: dict[str, str], where: str) -> Inbo
     context = message.get("context")
     reply_to = _text(context.get("id")) if isinstance(context, dict) else None
     fields.setdefault("reply_to", reply_to)
+    contact = to_e164(sender, where=f"{where}.from")
     return InboundMessage(
         channel="meta",
-        contact=to_e164(sender, where=f"{where}.from"),
+        contact=contact,
+        address=reply_address(sender, contact),
         message_id=message_id,
         timestamp=datetime.fromtimestamp(int(str(timestamp).strip()), UTC),
         profile_name=names.get(sender) or (next(iter(names.values())) if len(names) == 1 else None),

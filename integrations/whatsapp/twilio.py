@@ -18,7 +18,12 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, twilio_error
-from integrations.whatsapp.formatting import TWILIO_TEXT_LIMIT, split_message, to_e164
+from integrations.whatsapp.formatting import (
+    TWILIO_TEXT_LIMIT,
+    reply_address,
+    split_message,
+    to_e164,
+)
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order
 from integrations.whatsapp.types import InboundMessage, Location, MediaRef, MessageKind
 
@@ -175,6 +180,7 @@ def _parse(form: Mapping[str, str], received_at: datetime) -> InboundMessage:
     return InboundMessage(
         channel="twilio",
         contact=contact,
+        address=reply_address(sender, contact),
         message_id=message_id,
         timestamp=received_at,
         kind=kind,

@@ -46,7 +46,7 @@ class InboundMessage:
 
     channel: Channel
     contact: str
-    """The contact's number in E.164 (`+5491123456789`)."""
+    """The contact's canonical number in E.164 (`+5491123456789`): one contact per person."""
     message_id: str
     """The provider's message id (Twilio MessageSid, Meta wamid): the dedup key."""
     timestamp: datetime
@@ -60,7 +60,15 @@ class InboundMessage:
     """The id of the message this one answers or reacts to, when the provider says."""
     payload: str | None = None
     """A button or list reply's machine payload/id."""
+    address: str | None = None
+    """Where replies go when the provider wrote the sender otherwise than `contact` (a Mexican
+    mobile's `+521...` form, exactly as given); None: `contact` itself."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def recipient(self) -> str:
+        """The number replies to this message are sent to."""
+        return self.address or self.contact
 
     @property
     def thread_id(self) -> str:
