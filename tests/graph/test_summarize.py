@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 
-from graph.summarize import MAX_SUMMARY_CHARS, clip, messages_to_fold, plain_summary, summarize_node
+from graph.summarize import (
+    MAX_FOLD_CHARS,
+    MAX_SUMMARY_CHARS,
+    PROMPT,
+    clip,
+    messages_to_fold,
+    plain_summary,
+    summarize_node,
+)
 
 
 def history(count: int) -> list[HumanMessage | AIMessage]:
@@ -47,3 +57,19 @@ async def test_node_without_a_model_removes_the_old_messages() -> None:
 
 async def test_node_with_nothing_to_fold() -> None:
     assert await summarize_node({"messages": history(6)}, model=None, keep=6) == {"folded": False}
+
+
+async def test_a_flood_of_long_messages_makes_a_bounded_summary_request(llm: Any) -> None:
+    # 500 messages of a flood once became one summary prompt of 112,764 characters.
+    from langchain_openai import ChatOpenAI
+
+    llm.push("Ana floods the chat.")
+    from pydantic import SecretStr
+
+    model = ChatOpenAI(model="m", api_key=SecretStr("sk-test"), base_url=llm.base_url)
+    flood = [HumanMessage("x" * 4096, id=f"f{i}") for i in range(50)]
+    update = await summarize_node({"messages": [*flood, *history(6)]}, model=model, keep=6)
+    assert update["folded"] is True and len(update["messages"]) == 50
+    (request,) = llm.chat_requests
+    prompt = sum(len(m["content"]) for m in request["messages"])
+    assert prompt <= len(PROMPT) + MAX_FOLD_CHARS + 200  # + the "current summary" frame
