@@ -12,8 +12,11 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from api import admin, health, media, webhooks
+from api.body_limit import BodyLimit
+from api.errors import validation_error
 from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
@@ -61,6 +64,13 @@ def create_app(
             yield
 
     app = FastAPI(title="WhatsApp sales agent", lifespan=lifespan)
+
+    def max_body_bytes() -> int:
+        limit: int = app.state.resources.settings.MAX_BODY_BYTES
+        return limit
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)

@@ -316,7 +316,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     for error in exc.errors():
         name = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"invalid setting {name}: {message}" if name else f"invalid settings: {message}")
+        lines.append(
+            f"invalid setting {name}: {message}" if name else f"invalid settings: {message}"
+        )
     return "\n".join(lines)
 
 

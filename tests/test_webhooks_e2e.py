@@ -215,13 +215,11 @@ async def test_unsigned_requests_are_refused_while_the_secret_is_unset(
     app_client: Any, make_settings: Any, stand_ins: StandIns
 ) -> None:
     # Neither provider configured (half a provider is refused at start-up).
-    unset: dict[str, Any] = {
-        name: None
-        for name in (
-            "META_APP_SECRET", "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "META_PHONE_NUMBER_ID",
-            "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER",
-        )
-    } | {"WORKERS_IN_PROCESS": False}
+    providers = (
+        "META_APP_SECRET", "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "META_PHONE_NUMBER_ID",
+        "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER",
+    )
+    unset: dict[str, Any] = dict.fromkeys(providers) | {"WORKERS_IN_PROCESS": False}
     body = json.dumps(meta_payload(meta_text("Hola"))).encode()
     refusing = settings_for(make_settings, stand_ins, **unset)
     async with running(app_client, refusing, stand_ins) as e2e:

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from core.text import one_line
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, meta_error
 from integrations.whatsapp.formatting import (
     META_TEXT_LIMIT,
@@ -27,7 +28,14 @@ from integrations.whatsapp.formatting import (
     to_e164,
 )
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order, with_retry
-from integrations.whatsapp.types import InboundMessage, Location, MediaRef, MessageKind
+from integrations.whatsapp.types import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    InboundMessage,
+    Location,
+    MediaRef,
+    MessageKind,
+)
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -119,13 +127,14 @@ def _items(value: Any, where: str) -> list[Any]:
 
 
 def _text(value: Any) -> str | None:
-    """A string field, or None when absent, empty or of another type (never an error).
+    """A string field, or None when absent, empty or of another type (never an error); at most
+    `MAX_TEXT_CHARS` long.
 
     NUL characters are dropped: Postgres refuses them in text and jsonb, so one would fail the
     contact's burst on every retry."""
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "")
+    value = value[:MAX_TEXT_CHARS].replace("\x00", "")
     return value if value.strip() else None
 
 
@@ -163,6 +172,7 @@ def _profile_names(contacts: list[Any]) -> dict[str, str]:
             continue
         profile = contact.get("profile")
         name = _text(profile.get("name")) if isinstance(profile, dict) else None
+        name = one_line(name, limit=MAX_NAME_CHARS) or None
         wa_id = _text(contact.get("wa_id"))
         if name and wa_id:
             names[wa_id] = name

@@ -11,7 +11,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["Channel", "InboundMessage", "Location", "MediaRef", "MessageKind"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_TEXT_CHARS",
+    "Channel",
+    "InboundMessage",
+    "Location",
+    "MediaRef",
+    "MessageKind",
+]
+
+MAX_TEXT_CHARS = 4096
+"""WhatsApp's own limit of one message's text: the parsers cut any text field of a payload here,
+so everything downstream (buffer, prompts, the fallback's parsers) works on bounded input."""
+MAX_NAME_CHARS = 120
+"""A profile name is kept on one line and at most this long: the lead chooses it."""
 
 Channel = Literal["twilio", "meta"]
 MessageKind = Literal[
@@ -54,6 +68,7 @@ class InboundMessage:
     text: str | None = None
     """The body, caption, button/list reply title, reaction emoji or contact card as text."""
     profile_name: str | None = None
+    """The WhatsApp profile name the lead chose: one line, at most `MAX_NAME_CHARS`."""
     media: tuple[MediaRef, ...] = ()
     location: Location | None = None
     reply_to: str | None = None

@@ -142,7 +142,7 @@ def test_env_example_documents_every_setting() -> None:
             "META_VERIFY_TOKEN, META_ACCESS_TOKEN, META_PHONE_NUMBER_ID",
         ),
         (
-            {"META_APP_SECRET": "app-secret", "META_VERIFY_TOKEN": "v", "META_PHONE_NUMBER_ID": "1"},
+            {"META_APP_SECRET": "s3cret", "META_VERIFY_TOKEN": "v", "META_PHONE_NUMBER_ID": "1"},
             "META_ACCESS_TOKEN",
         ),
         ({"GOOGLE_CALENDAR_ID": "sales@example.com"}, "GOOGLE_SERVICE_ACCOUNT_FILE"),

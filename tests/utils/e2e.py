@@ -437,9 +437,11 @@ class E2E:
         await wait_until(stored, what=f"{text!r} in the transcript")
 
     # Admin ------------------------------------------------------------------------------------
-    async def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def admin(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         return await self.client.request(
-            method, "/admin" + path, headers=self.admin_headers, **kwargs
+            method, "/admin" + path, headers=self.admin_headers | (headers or {}), **kwargs
         )
 
 
