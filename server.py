@@ -85,7 +85,7 @@ def main() -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
     import uvicorn
 
     uvicorn.run(
@@ -93,6 +93,7 @@ def main() -> int:
         host=settings.HOST,
         port=settings.PORT,
         log_level="info",
+        log_config=None,  # uvicorn's own lines go through configure_logging (LOG_FORMAT) too
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         access_log=False,

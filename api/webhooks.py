@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
 from core.text import without_lone_surrogates
 from integrations.whatsapp import meta, twilio
 from integrations.whatsapp.errors import PayloadMalformed
@@ -83,13 +83,15 @@ async def _accept(
     metrics.WEBHOOKS.labels(channel=channel, outcome=outcome).inc()
     metrics.ACK_LATENCY.labels(channel=channel).observe(time.perf_counter() - started)
     if messages:
+        ms = (time.perf_counter() - started) * 1000
+        ids = [m.message_id for m in messages]
         log.info(
             "webhook %s contact=%s ids=%s outcome=%s ms=%.1f",
-            channel,
-            mask_phone(messages[0].contact),
-            ",".join(m.message_id for m in messages),
-            outcome,
-            (time.perf_counter() - started) * 1000,
+            channel, mask_phone(messages[0].contact), ",".join(ids), outcome, ms,
+            extra=line_fields(
+                channel=channel, contact=messages[0].contact, outcome=outcome, ms=ms,
+                message_ids=ids,
+            ),
         )
     return None
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
 from graph.engine import BaseCheckpointGone
 from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
 from pipeline import metrics
@@ -203,6 +203,8 @@ class BurstProcessor:
             ",".join(burst.message_ids),
             outcome,
             elapsed * 1000,
+            extra=line_fields(channel=first.channel, contact=first.contact, outcome=outcome,
+                              ms=elapsed * 1000, message_ids=burst.message_ids),
         )
 
     async def _keep_lease(self, burst: Burst) -> None:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
 from integrations.whatsapp.errors import (
     ChannelError,
     ChannelNotConfigured,
@@ -200,9 +200,10 @@ async def send_in_order(
                 channel, mask_phone(to), len(ids) + 1, len(calls), exc,
             )
             raise
+    ms = (time.perf_counter() - started) * 1000
     logger.info(
-        "%s sent contact=%s parts=%d ms=%.0f",
-        channel, mask_phone(to), len(ids), (time.perf_counter() - started) * 1000,
+        "%s sent contact=%s parts=%d ms=%.0f", channel, mask_phone(to), len(ids), ms,
+        extra=line_fields(channel=channel, contact=to, outcome="sent", ms=ms, parts=len(ids)),
     )
     return ids
 
