@@ -21,6 +21,7 @@ from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
+from core.tracing import configure_tracing
 from pipeline.wiring import build_pipeline
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def main() -> int:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
     configure_logging(settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
+    configure_tracing(settings)
     import uvicorn
 
     uvicorn.run(

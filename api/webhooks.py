@@ -20,6 +20,7 @@ from fastapi.responses import PlainTextResponse
 
 from core.logs import line_fields, mask_phone
 from core.text import without_lone_surrogates
+from core.tracing import set_outcome, traced
 from integrations.whatsapp import meta, twilio
 from integrations.whatsapp.errors import PayloadMalformed
 from pipeline import metrics
@@ -55,6 +56,7 @@ def _signed_url(request: Request) -> str:
 
 def _refuse(channel: str, outcome: str, status: int, detail: str) -> Response:
     metrics.WEBHOOKS.labels(channel=channel, outcome=outcome).inc()
+    set_outcome(outcome)
     log.warning("webhook %s refused (%d): %s", channel, status, detail)
     return PlainTextResponse(detail, status_code=status)
 
@@ -74,6 +76,7 @@ async def _accept(
     except Exception as exc:  # noqa: BLE001 - any storage failure: make the provider retry
         log.error("webhook %s could not buffer: %s", channel, exc)
         metrics.WEBHOOKS.labels(channel=channel, outcome="unavailable").inc()
+        set_outcome("unavailable")
         return PlainTextResponse("Temporarily unavailable; retry later.", status_code=503)
     if fresh:
         pipeline.workers.wake()
@@ -81,6 +84,7 @@ async def _accept(
         "dropped" if dropped else ("duplicate" if messages else "ignored")
     )
     metrics.WEBHOOKS.labels(channel=channel, outcome=outcome).inc()
+    set_outcome(outcome)
     metrics.ACK_LATENCY.labels(channel=channel).observe(time.perf_counter() - started)
     if messages:
         ms = (time.perf_counter() - started) * 1000
@@ -97,6 +101,7 @@ async def _accept(
 
 
 @router.post("/twilio")
+@traced("webhook", channel="twilio")
 async def twilio_webhook(request: Request) -> Response:
     """Twilio's form-encoded WhatsApp webhook (messages and status callbacks)."""
     started = time.perf_counter()
@@ -136,6 +141,7 @@ async def meta_verify(request: Request) -> Response:
 
 
 @router.post("/meta")
+@traced("webhook", channel="meta")
 async def meta_webhook(request: Request) -> Response:
     """Meta WhatsApp Cloud API notifications (messages; statuses are ignored)."""
     started = time.perf_counter()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from core.logs import line_fields, mask_phone
+from core.tracing import in_span
 from graph.engine import BaseCheckpointGone
 from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
 from pipeline import metrics
@@ -162,7 +163,7 @@ class BurstProcessor:
         who = mask_phone(burst.thread_id)
         heartbeat = asyncio.create_task(self._keep_lease(burst))
         try:
-            outcome = await self._process(burst)
+            outcome = await in_span("turn", self._process(burst), channel=first.channel, thread=who)
         except LeaseLost:
             log.warning("burst %s: lease lost, another worker continues it", who)
             metrics.BURSTS.labels(outcome="lease_lost").inc()

@@ -111,6 +111,7 @@ async def _serve() -> int:
     from core.logs import configure_logging
     from core.process import settle_garbage_collector
     from core.resources import open_resources
+    from core.tracing import configure_tracing
     from pipeline.wiring import build_pipeline
 
     try:
@@ -119,6 +120,7 @@ async def _serve() -> int:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
     configure_logging(settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
+    configure_tracing(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
