@@ -30,9 +30,10 @@ test: setup ## Run the whole test suite.
 migrate: setup ## Apply pending database migrations.
 	$(UV) run --locked python -m core.migrate
 
-lint: setup ## ruff and mypy.
+lint: setup ## ruff, mypy, and hadolint on the Dockerfile.
 	$(UV) run --locked ruff check .
 	$(UV) run --locked mypy .
+	$(UV) run --locked hadolint Dockerfile
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded data).
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 __all__ = [
@@ -45,11 +46,13 @@ QUIET_LOGGERS: dict[str, str] = {
 
 def log_formatter(fmt: Literal["text", "json"]) -> logging.Formatter:
     """One line per record: text with time, level and logger name, or (`json`) one JSON object
-    with `time`, `level`, `logger`, `message` and the line's fields (`line_fields`)."""
+    with `time`, `severity`, `logger`, `message` and the line's fields (`line_fields`)."""
     if fmt == "json":
         return JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            rename_fields={"asctime": "time", "levelname": "severity", "name": "logger"},
+            # uvicorn repeats each message with terminal colour codes: not for a JSON log.
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
     return logging.Formatter(TEXT_FORMAT)
 

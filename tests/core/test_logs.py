@@ -53,7 +53,7 @@ async def test_log_format_json_gives_one_object_per_line_with_the_line_fields(
     assert (turn["channel"], turn["contact"], turn["outcome"]) == ("meta", masked, "replied")
     assert (sent["channel"], sent["contact"], sent["outcome"]) == ("meta", masked, "sent")
     for record in (webhook, turn, sent):
-        assert isinstance(record["ms"], float) and record["level"] == "INFO" and record["time"]
+        assert isinstance(record["ms"], float) and record["severity"] == "INFO" and record["time"]
     assert CONTACT not in json_log.getvalue()
 
 
