@@ -527,7 +527,7 @@ def qualify(
 ) -> FallbackStep:
     """One greeting/qualification turn: read what the lead said as the answer to what was asked
     (plus anything obvious anywhere), then ask the next missing item."""
-    text = "\n".join(t.strip() for t in texts if t.strip())
+    text = "\n".join(t.strip() for t in texts if t.strip())[:MAX_PARSED_CHARS]
     lang = detect_language(text) or language or "en"
     if lang not in LANGUAGES:
         lang = "en"
