@@ -284,7 +284,7 @@ def _contact_cards(cards: Any) -> str | None:
             line = f"{line} ({company})" if line else company
         if line:
             lines.append(line)
-    return "\n".join(lines) or None
+    return "\n".join(lines)[:MAX_TEXT_CHARS] or None
 
 
 def _interactive(content: Any) -> dict[str, Any]:
