@@ -30,10 +30,11 @@ test: setup ## Run the whole test suite.
 migrate: setup ## Apply pending database migrations.
 	$(UV) run --locked python -m core.migrate
 
-lint: setup ## ruff, mypy and the import layers (lint-imports).
+lint: setup ## ruff, mypy, the import layers (lint-imports) and hadolint on the Dockerfile.
 	$(UV) run --locked ruff check .
 	$(UV) run --locked mypy .
 	$(UV) run --locked lint-imports --no-cache
+	$(UV) run --locked hadolint Dockerfile
 
 clean: ## Remove the virtualenv and caches (keeps ./var, the embedded data).
 	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache

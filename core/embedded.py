@@ -9,6 +9,7 @@ process's servers), and stop it when the last user exits. With the URLs set noth
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,15 @@ def start_redis(data_dir: Path) -> tuple[str, Any]:
 
 
 def start_postgres(data_dir: Path) -> tuple[str, Any]:
-    import pgserver
-
     pg_dir = data_dir / "postgres"
     pg_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pg_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (any container): pgserver only keeps
+        # a lock file there, and falls back to /tmp as it says.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver
+
+        server = pgserver.get_server(pg_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     log.info("embedded PostgreSQL (pgserver) serving %s", pg_dir)
     return server.get_uri(), server
 

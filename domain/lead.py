@@ -30,6 +30,8 @@ __all__ = [
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
 
 BANT_ITEMS: tuple[str, ...] = ("budget", "authority", "need", "timeline")
+MAX_BUDGET_AMOUNT = 1e12
+"""No real budget is larger; a model's 1e308 (printed as 309 digits) is dropped, the words kept."""
 
 
 class _Item(BaseModel):
@@ -51,8 +53,8 @@ class Need(_Item):
 class Budget(_Item):
     """What the lead can spend."""
 
-    amount: float | None = Field(default=None, gt=0)
-    """A positive number, or None when the lead gave no figure ("we have budget")."""
+    amount: float | None = Field(default=None, gt=0, le=MAX_BUDGET_AMOUNT)
+    """A positive number up to `MAX_BUDGET_AMOUNT`, or None when the lead gave no figure."""
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     """ISO 4217 code (USD, EUR, BRL...)."""
 

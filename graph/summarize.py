@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 MAX_SUMMARY_CHARS = 1500
 """The summary never grows past this, so prompts stay flat."""
+MAX_FOLD_CHARS = 8000
+"""The new messages one summary call reads, at most (the newest win, as in `plain_summary`): a
+flood of long messages must not make one huge prompt (500 of them once made 112,764 chars)."""
 
 PROMPT = f"""\
 You keep the running summary of a sales conversation on WhatsApp between a lead and our assistant.
@@ -80,7 +83,8 @@ def clip(text: str, limit: int = MAX_SUMMARY_CHARS) -> str:
 
 
 def _transcript(messages: Sequence[AnyMessage]) -> str:
-    return get_buffer_string(list(messages), human_prefix="Lead", ai_prefix="Assistant")
+    text = get_buffer_string(list(messages), human_prefix="Lead", ai_prefix="Assistant")
+    return text if len(text) <= MAX_FOLD_CHARS else "…" + text[-(MAX_FOLD_CHARS - 1):]
 
 
 def plain_summary(summary: str, old: Sequence[AnyMessage]) -> str:

@@ -7,7 +7,8 @@ instead, so `make run` works with nothing configured. The Chat Completions API i
 
 The app gives every model (and the speech client) one `openai.DefaultAioHttpClient` (`http_client`):
 the `openai` SDK's own client on aiohttp instead of its default httpx transport, which costs a
-third of the CPU per call here (issue #5's turns/s); timeouts and retries stay the SDK's.
+third of the CPU per call here (issue #5's turns/s); timeouts and retries stay the SDK's. Every
+model carries `core.tracing.MODEL_CALL_SPANS`: each call is an OpenTelemetry span.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 from langchain_openai import ChatOpenAI
+
+from core.tracing import MODEL_CALL_SPANS
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -50,6 +53,7 @@ def chat_model(settings: Settings, agent: str, *, http: Any = None) -> ChatOpenA
         max_retries=settings.LLM_MAX_RETRIES,
         use_responses_api=False,
         http_async_client=http,
+        callbacks=[MODEL_CALL_SPANS],  # a span per call (core.tracing)
     )
 
 

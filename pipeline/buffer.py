@@ -3,6 +3,8 @@
 Webhook side, one atomic script per message (`add`): skip a provider message id seen before (the
 seen-key TTL covers Meta's 7-day retry window), append the message to the contact's pending list,
 and schedule the contact in the `due` sorted set at `min(last + quiet gap, first + max wait)`.
+A contact holds at most `max_messages` (pending and in flight together; a full buffer is due at
+once): no person writes fifty messages in one burst, a flood must not become one huge turn.
 
 Worker side (`claim`): take the first due contact that no live worker holds, set a lease (a token
 with a TTL) and move its pending messages into its in-flight list. The contact stays in `due` with
@@ -35,7 +37,7 @@ from integrations.whatsapp.types import InboundMessage
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-__all__ = ["Burst", "BurstBuffer", "DEDUP_TTL_SECONDS", "LeaseLost"]
+__all__ = ["BufferFull", "Burst", "BurstBuffer", "DEDUP_TTL_SECONDS", "LeaseLost"]
 
 DUE_KEY = "wa:due"
 PREFIX = "wa:c:"
@@ -45,9 +47,11 @@ DEDUP_TTL_SECONDS = 8 * 24 * 3600
 RETENTION_MS = 7 * 24 * 3600 * 1000
 
 ADD = """
--- KEYS: seen, msgs, state, lease, due
--- ARGV: thread, message, now, quiet, max_wait, dedup_ttl, retention
+-- KEYS: seen, msgs, state, lease, due, inflight
+-- ARGV: thread, message, now, quiet, max_wait, dedup_ttl, retention, max_messages
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[6]) == false then return -1 end
+local held = redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[6])
+if held >= tonumber(ARGV[8]) then return -2 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
 local now = tonumber(ARGV[3])
@@ -57,6 +61,7 @@ redis.call('PEXPIRE', KEYS[3], ARGV[7])
 -- While a worker holds the contact, its ack schedules what arrived meanwhile.
 if redis.call('EXISTS', KEYS[4]) == 0 then
   local due = math.min(now + tonumber(ARGV[4]), first + tonumber(ARGV[5]))
+  if held + 1 >= tonumber(ARGV[8]) then due = now end
   redis.call('ZADD', KEYS[5], due, ARGV[1])
 end
 return redis.call('LLEN', KEYS[2])
@@ -194,6 +199,7 @@ class BurstBuffer:
         quiet_ms: int,
         max_wait_ms: int,
         lease_ms: int = 60_000,
+        max_messages: int = 50,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
@@ -202,6 +208,7 @@ class BurstBuffer:
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self.lease_ms = lease_ms
+        self.max_messages = max_messages
         self._add = redis.register_script(ADD)
         self._claim = redis.register_script(CLAIM)
         self._merge = redis.register_script(MERGE)
@@ -215,7 +222,10 @@ class BurstBuffer:
 
     # --- Webhook side ----------------------------------------------------------------------
     async def add(self, message: InboundMessage) -> bool:
-        """Buffer `message`; False when its id was seen before (a provider retry)."""
+        """Buffer `message`; False when its id was seen before (a provider retry).
+
+        Raises `BufferFull` when the contact already holds `max_messages`: the message is
+        dropped (and its id kept as seen, so a redelivery is a duplicate)."""
         seen = f"wa:seen:{message.channel}:{message.message_id}"
         thread = message.thread_id
         result = await self._add(
@@ -225,6 +235,7 @@ class BurstBuffer:
                 _key(thread, "state"),
                 _key(thread, "lease"),
                 DUE_KEY,
+                _key(thread, "inflight"),
             ],
             args=[
                 thread,
@@ -234,8 +245,11 @@ class BurstBuffer:
                 self.max_wait_ms,
                 DEDUP_TTL_SECONDS,
                 RETENTION_MS,
+                self.max_messages,
             ],
         )
+        if int(result) == -2:
+            raise BufferFull(f"{self.max_messages} messages are buffered for this contact already")
         return int(result) >= 0
 
     # --- Worker side -----------------------------------------------------------------------
@@ -347,6 +361,10 @@ class BurstBuffer:
                 f"the lease on {burst.thread_id} was lost; another worker has the burst"
             )
         return bool(result)
+
+
+class BufferFull(Exception):
+    """The contact already holds `BUFFER_MAX_MESSAGES` messages; this one was not buffered."""
 
 
 class LeaseLost(Exception):

@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
+from core.tracing import in_span
 from domain.contact import ContactInfo, ContactMode
 from domain.texts import text
 from graph.engine import BaseCheckpointGone, TurnResult
@@ -149,7 +150,7 @@ class BurstProcessor:
         who = mask_phone(burst.thread_id)
         heartbeat = asyncio.create_task(self._keep_lease(burst))
         try:
-            outcome = await self._process(burst)
+            outcome = await in_span("turn", self._process(burst), channel=first.channel, thread=who)
         except LeaseLost:
             log.warning("burst %s: lease lost, another worker continues it", who)
             metrics.BURSTS.labels(outcome="lease_lost").inc()
@@ -190,6 +191,8 @@ class BurstProcessor:
             ",".join(burst.message_ids),
             outcome,
             elapsed * 1000,
+            extra=line_fields(channel=first.channel, contact=first.contact, outcome=outcome,
+                              ms=elapsed * 1000, message_ids=burst.message_ids),
         )
 
     async def _keep_lease(self, burst: Burst) -> None:
@@ -354,7 +357,7 @@ class BurstProcessor:
                 sent_ids.extend(filter(None, state[field].split(",")))
                 continue
             try:
-                ids = await self.sender.send_text(contact.channel, contact.contact, part)
+                ids = await self.sender.send_text(contact.channel, _recipient(burst), part)
             except Exception:
                 metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
                 raise
@@ -373,7 +376,7 @@ class BurstProcessor:
             and burst_had_voice(burst.messages)
             and await self.buffer.set_state(burst, "voice", "1", only_if_absent=True)
         ):
-            await voice.maybe_send_voice(contact.channel, contact.contact, reply, True)
+            await voice.maybe_send_voice(contact.channel, _recipient(burst), reply, True)
 
     async def _record_inbound(self, messages: list[InboundMessage]) -> None:
         if self.store is not None:
@@ -400,11 +403,15 @@ class BurstProcessor:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
                 return
             language = command_language(" ".join(m.text or "" for m in burst.messages))
-            await self.sender.send_text(
-                first.channel, first.contact, text("errors.apology", language)
-            )
+            apology = text("errors.apology", language)
+            await self.sender.send_text(first.channel, _recipient(burst), apology)
         except Exception:  # noqa: BLE001 - the provider may be what failed
             log.warning("could not send the apology to %s", mask_phone(burst.thread_id))
+
+
+def _recipient(burst: Burst) -> str:
+    """Where the burst's replies go: the number as the provider last wrote it (issue #15)."""
+    return burst.messages[-1].recipient
 
 
 def _profile_name(messages: list[InboundMessage]) -> str | None:

@@ -233,6 +233,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             resources.redis,
             quiet_ms=settings.BUFFER_QUIET_MS,
             max_wait_ms=settings.BUFFER_MAX_WAIT_MS,
+            max_messages=settings.BUFFER_MAX_MESSAGES,
         )
         processor = BurstProcessor(
             buffer=buffer,

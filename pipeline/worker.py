@@ -15,12 +15,15 @@ from core.config import SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
+from core.tracing import configure_tracing
 from domain.business import BusinessProfileError, load_business
 from pipeline.wiring import build_pipeline
 
 __all__ = ["main"]
 
 log = logging.getLogger(__name__)
+
+CLAIM_ERROR_LOG_SECONDS = 60.0
 
 
 async def _serve() -> int:
@@ -30,7 +33,8 @@ async def _serve() -> int:
     except (SettingsError, BusinessProfileError) as exc:
         print(exc, file=sys.stderr)  # noqa: T201 - the command's own output
         return 2
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
+    configure_tracing(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,7 +5,8 @@ Each worker runs `concurrency` loops. A loop claims the first due burst no other
 (one contact is never processed twice at once, and its bursts go in order), or sleeps until the
 next one is due, at most `poll_max` seconds, since another process may buffer an earlier one. In
 the web process the webhook wakes the loops at once. Nothing here can crash a loop: an error in
-Redis itself is logged and retried after a pause.
+Redis itself is retried after a pause, and logged once per `CLAIM_ERROR_LOG_SECONDS` for all the
+loops together (with a count), not once per loop per second.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import asyncio
 import contextlib
 import logging
 
+from core.logs import RepeatedLog
 from pipeline import metrics
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
 
-__all__ = ["WorkerPool"]
+__all__ = ["CLAIM_ERROR_LOG_SECONDS", "WorkerPool"]
 
 log = logging.getLogger(__name__)
+
+CLAIM_ERROR_LOG_SECONDS = 60.0
 
 
 class WorkerPool:
@@ -33,11 +37,14 @@ class WorkerPool:
         *,
         concurrency: int = 8,
         poll_max: float = 0.25,
+        error_pause: float = 1.0,
     ) -> None:
         self.buffer = buffer
         self.processor = processor
         self.concurrency = concurrency
         self.poll_max = poll_max
+        self.error_pause = error_pause
+        self.claim_errors = RepeatedLog(log, interval=CLAIM_ERROR_LOG_SECONDS, clock=buffer.clock)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -73,9 +80,13 @@ class WorkerPool:
             try:
                 claimed = await self.buffer.claim()
             except Exception as exc:  # noqa: BLE001 - Redis down: wait and try again
-                log.error("worker %d cannot claim: %s; retrying in 1 s", index, exc)
-                await asyncio.sleep(1.0)
+                self.claim_errors.log(
+                    logging.ERROR, "workers cannot claim: %s; retrying every %.0f s",
+                    exc, self.error_pause,
+                )
+                await asyncio.sleep(self.error_pause)
                 continue
+            self.claim_errors.clear("workers claim again")
             if isinstance(claimed, Burst):
                 metrics.QUEUE_LAG.observe(max(0.0, self.buffer.clock() - claimed.due_at))
                 try:

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from core.config import Settings
 from core.connections import open_pool, open_redis
@@ -85,6 +86,29 @@ async def pool(database_url: str, db_settings: dict[str, str]) -> AsyncIterator[
     pool = await open_pool(database_url, server_settings=db_settings)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def span_recorder() -> InMemorySpanExporter:
+    """Every span the process makes, recorded in memory (OpenTelemetry's global provider can be
+    set once per process: here, for the whole session)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    recorder = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(recorder))
+    trace.set_tracer_provider(provider)
+    return recorder
+
+
+@pytest.fixture
+def spans(span_recorder: InMemorySpanExporter) -> Iterator[InMemorySpanExporter]:
+    """The span recorder, emptied before and after this test."""
+    span_recorder.clear()
+    yield span_recorder
+    span_recorder.clear()
 
 
 @pytest.fixture(scope="session")

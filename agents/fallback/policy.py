@@ -21,6 +21,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from agents.fallback.parsers import (
+    MAX_PARSED_CHARS,
     parse_budget,
     parse_date,
     parse_decides,
@@ -164,7 +165,7 @@ def qualify(
 ) -> FallbackStep:
     """One greeting/qualification turn: read what the lead said as the answer to what was asked
     (plus anything obvious anywhere), then ask the next missing item."""
-    said = "\n".join(t.strip() for t in texts if t.strip())
+    said = "\n".join(t.strip() for t in texts if t.strip())[:MAX_PARSED_CHARS]
     lang = supported(detect_language(said) or language)
     words = said[:1000]
     before = profile

@@ -5,7 +5,9 @@ the transaction that decides it, build it at send time, and tests can read the m
 server. Everything the lead wrote is untrusted: it is escaped in the HTML part, and anything that
 reaches a header goes through `header_text` (control characters, CR/LF and Unicode line breaks
 removed) and `email.headerregistry.Address`, so a name such as "Bob\\r\\nBcc: evil@x.com" stays a
-display name and never becomes a header or a recipient.
+display name and never becomes a header or a recipient. In the plain-text part every lead field
+and transcript line is one line too (`one_line`): a line break in a company name would otherwise
+print a field of its own ("Email: ..." or "Bcc: ...") that the manager takes for ours.
 
 The message is a function of the request and its Message-ID only (the Date is the handoff time), so
 a resend of one outbox row is byte-for-byte the same message: a duplicate is recognisable.
@@ -18,7 +20,6 @@ import hashlib
 import html
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
+from core.text import one_line
 from domain.booking import Booking
 from domain.events import HandoffEvent, HandoffReason, TranscriptLine
 from domain.lead import LeadProfile, Qualification
@@ -52,8 +54,8 @@ REASON_LABELS: dict[str, str] = {
 ROLE_LABELS: dict[str, str] = {"lead": "Lead", "bot": "Bot", "human": "Sales team"}
 
 SUBJECT_MAX = 180
-_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
-_SPACES = re.compile(r"\s+")
+FIELD_MAX = 1000
+"""Characters of one field or transcript line in the plain-text part."""
 _NOT_DIGIT = re.compile(r"\D")
 
 
@@ -163,13 +165,7 @@ class QuoteRequest:
 def header_text(value: str | None, *, limit: int = 120) -> str:
     """`value` made safe for a header: control and line-break characters become spaces,
     whitespace collapses, and the result is cut at `limit` characters."""
-    if not value:
-        return ""
-    cleaned = "".join(
-        " " if unicodedata.category(char) in _CONTROL_CATEGORIES else char for char in value
-    )
-    cleaned = _SPACES.sub(" ", cleaned).strip()
-    return cleaned[:limit].rstrip()
+    return one_line(value, limit=limit)
 
 
 def wa_me_link(number: str) -> str:
@@ -276,7 +272,8 @@ def _plain(request: QuoteRequest) -> str:
         *_score_lines(request),
         "",
     ]
-    for label, value, words in _facts(request):
+    for label, raw_value, raw_words in _facts(request):
+        value, words = one_line(raw_value, limit=FIELD_MAX), one_line(raw_words, limit=FIELD_MAX)
         if not value and not words:
             lines.append(f"{label}: (unknown)")
             continue
@@ -292,7 +289,8 @@ def _plain(request: QuoteRequest) -> str:
     if request.recent:
         lines += ["", "Last messages:"]
         lines += [
-            f"  {ROLE_LABELS.get(line.role, line.role)}: {line.text}" for line in request.recent
+            f"  {ROLE_LABELS.get(line.role, line.role)}: {one_line(line.text, limit=FIELD_MAX)}"
+            for line in request.recent
         ]
     return "\n".join(lines) + "\n"
 

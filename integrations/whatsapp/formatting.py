@@ -16,7 +16,14 @@ import phonenumbers
 
 from integrations.whatsapp.errors import PayloadMalformed
 
-__all__ = ["META_TEXT_LIMIT", "TWILIO_TEXT_LIMIT", "split_message", "to_e164", "to_whatsapp"]
+__all__ = [
+    "META_TEXT_LIMIT",
+    "TWILIO_TEXT_LIMIT",
+    "reply_address",
+    "split_message",
+    "to_e164",
+    "to_whatsapp",
+]
 
 TWILIO_TEXT_LIMIT = 1600
 """Characters in one Twilio message body."""
@@ -176,12 +183,23 @@ def _cut(text: str, limit: int) -> tuple[str, str]:
 # --- Phone numbers -----------------------------------------------------------------------------
 
 
+# Mexico dropped the "1" of mobile numbers from its numbering plan (2019-2020), WhatsApp did not:
+# Meta's `wa_id` (and Twilio's `From`) of a Mexican mobile is +52 1 and ten digits, which
+# libphonenumber rightly calls impossible. The canonical number drops the 1; replies still go to
+# the number as the provider wrote it (`reply_address`). Argentina's +54 9 mobile form is E.164
+# as it is.
+_MEXICO = 52
+_MEXICAN_WHATSAPP_MOBILE = re.compile(r"1\d{10}")
+_ADDRESS = re.compile(r"\+?[0-9]+")
+
+
 def to_e164(number: str, *, where: str = "the webhook") -> str:
     """`14155238886`, `+1 415 523 8886` -> `+14155238886`; `PayloadMalformed` if not a number.
 
-    Only the length is checked (`is_possible_number`), not the numbering plan: libphonenumber's
-    plans lag new number ranges, and refusing a real customer's message is worse than keeping an
-    odd number."""
+    The canonical number of a person, the same on every channel: WhatsApp's Mexican mobile form
+    `5215512345678` is `+525512345678`. Only the length is checked (`is_possible_number`), not the
+    numbering plan: libphonenumber's plans lag new number ranges, and refusing a real customer's
+    message is worse than keeping an odd number."""
     if not isinstance(number, str) or not number.strip():
         raise PayloadMalformed(f"The phone number in {where} is missing.")
     text = number.strip()
@@ -191,6 +209,22 @@ def to_e164(number: str, *, where: str = "the webhook") -> str:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
         raise PayloadMalformed(f"The phone number in {where} is not a phone number.") from exc
+    national = str(parsed.national_number)
+    if parsed.country_code == _MEXICO and _MEXICAN_WHATSAPP_MOBILE.fullmatch(national):
+        parsed = phonenumbers.PhoneNumber(country_code=_MEXICO, national_number=int(national[1:]))
     if not phonenumbers.is_possible_number(parsed):
         raise PayloadMalformed(f"The phone number in {where} has an impossible length.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def reply_address(number: str, contact: str) -> str | None:
+    """Where replies to `contact` (the canonical number of `number`) go when the provider wrote
+    the sender otherwise: `number` exactly as given (Meta's `wa_id` is digits without `+`), or
+    None to reply to `contact` itself.
+
+    A Mexican mobile's `521...` form is the address WhatsApp knows; sent to the canonical `52...`
+    form a reply may be refused or reach nobody, so it goes back exactly as it came."""
+    text = number.strip()
+    if not _ADDRESS.fullmatch(text):
+        return None  # spaces, dashes: a display form, not an address; the canonical one is
+    return None if text == contact else text

@@ -19,10 +19,23 @@ from typing import Any
 
 import aiohttp
 
+from core.text import one_line
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, meta_error
-from integrations.whatsapp.formatting import META_TEXT_LIMIT, split_message, to_e164
+from integrations.whatsapp.formatting import (
+    META_TEXT_LIMIT,
+    reply_address,
+    split_message,
+    to_e164,
+)
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order, with_retry
-from integrations.whatsapp.types import InboundMessage, Location, MediaRef, MessageKind
+from integrations.whatsapp.types import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    InboundMessage,
+    Location,
+    MediaRef,
+    MessageKind,
+)
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -114,13 +127,14 @@ def _items(value: Any, where: str) -> list[Any]:
 
 
 def _text(value: Any) -> str | None:
-    """A string field, or None when absent, empty or of another type (never an error).
+    """A string field, or None when absent, empty or of another type (never an error); at most
+    `MAX_TEXT_CHARS` long.
 
     NUL characters are dropped: Postgres refuses them in text and jsonb, so one would fail the
     contact's burst on every retry."""
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "")
+    value = value[:MAX_TEXT_CHARS].replace("\x00", "")
     return value if value.strip() else None
 
 
@@ -158,6 +172,7 @@ def _profile_names(contacts: list[Any]) -> dict[str, str]:
             continue
         profile = contact.get("profile")
         name = _text(profile.get("name")) if isinstance(profile, dict) else None
+        name = one_line(name, limit=MAX_NAME_CHARS) or None
         wa_id = _text(contact.get("wa_id"))
         if name and wa_id:
             names[wa_id] = name
@@ -178,9 +193,11 @@ def _message(message: dict[str, Any], names: dict[str, str], where: str) -> Inbo
     context = message.get("context")
     reply_to = _text(context.get("id")) if isinstance(context, dict) else None
     fields.setdefault("reply_to", reply_to)
+    contact = to_e164(sender, where=f"{where}.from")
     return InboundMessage(
         channel="meta",
-        contact=to_e164(sender, where=f"{where}.from"),
+        contact=contact,
+        address=reply_address(sender, contact),
         message_id=message_id,
         timestamp=datetime.fromtimestamp(int(str(timestamp).strip()), UTC),
         profile_name=names.get(sender) or (next(iter(names.values())) if len(names) == 1 else None),
@@ -267,7 +284,7 @@ def _contact_cards(cards: Any) -> str | None:
             line = f"{line} ({company})" if line else company
         if line:
             lines.append(line)
-    return "\n".join(lines) or None
+    return "\n".join(lines)[:MAX_TEXT_CHARS] or None
 
 
 def _interactive(content: Any) -> dict[str, Any]:

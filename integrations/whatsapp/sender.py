@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from core.logs import mask_phone
+from core.logs import line_fields, mask_phone
+from core.tracing import span
 from integrations.whatsapp.errors import (
     ChannelError,
     ChannelNotConfigured,
@@ -187,22 +188,25 @@ async def send_in_order(
 ) -> list[str]:
     """Make each call (one message each) once the one before was accepted, each under `policy`.
 
-    The ids in order; on a failure the ids already accepted are on the error (`sent_ids`)."""
+    The ids in order; on a failure the ids already accepted are on the error (`sent_ids`).
+    One span (`send`) covers the parts and their retries."""
     started = time.perf_counter()
     ids: list[str] = []
-    for call in calls:
-        try:
-            ids.append(await with_retry(policy, call))
-        except SendFailed as exc:
-            exc.sent_ids = tuple(ids)
-            logger.warning(
-                "%s send failed contact=%s part=%d/%d: %s",
-                channel, mask_phone(to), len(ids) + 1, len(calls), exc,
-            )
-            raise
+    with span("send", channel=channel, contact=mask_phone(to), parts=len(calls)):
+        for call in calls:
+            try:
+                ids.append(await with_retry(policy, call))
+            except SendFailed as exc:
+                exc.sent_ids = tuple(ids)
+                logger.warning(
+                    "%s send failed contact=%s part=%d/%d: %s",
+                    channel, mask_phone(to), len(ids) + 1, len(calls), exc,
+                )
+                raise
+    ms = (time.perf_counter() - started) * 1000
     logger.info(
-        "%s sent contact=%s parts=%d ms=%.0f",
-        channel, mask_phone(to), len(ids), (time.perf_counter() - started) * 1000,
+        "%s sent contact=%s parts=%d ms=%.0f", channel, mask_phone(to), len(ids), ms,
+        extra=line_fields(channel=channel, contact=to, outcome="sent", ms=ms, parts=len(ids)),
     )
     return ids
 

@@ -17,10 +17,23 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from twilio.request_validator import RequestValidator
 
+from core.text import one_line
 from integrations.whatsapp.errors import PayloadMalformed, SendFailed, twilio_error
-from integrations.whatsapp.formatting import TWILIO_TEXT_LIMIT, split_message, to_e164
+from integrations.whatsapp.formatting import (
+    TWILIO_TEXT_LIMIT,
+    reply_address,
+    split_message,
+    to_e164,
+)
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order
-from integrations.whatsapp.types import InboundMessage, Location, MediaRef, MessageKind
+from integrations.whatsapp.types import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    InboundMessage,
+    Location,
+    MediaRef,
+    MessageKind,
+)
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -131,7 +144,7 @@ def _field(form: Mapping[str, str], name: str) -> str | None:
     if not isinstance(value, str):
         raise PayloadMalformed(f"The Twilio webhook field {name} is not text.")
     # NUL characters are dropped: Postgres refuses them, so one would fail every retry.
-    return value.replace("\x00", "").strip() or None
+    return value[:MAX_TEXT_CHARS].replace("\x00", "").strip() or None
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
@@ -175,11 +188,12 @@ def _parse(form: Mapping[str, str], received_at: datetime) -> InboundMessage:
     return InboundMessage(
         channel="twilio",
         contact=contact,
+        address=reply_address(sender, contact),
         message_id=message_id,
         timestamp=received_at,
         kind=kind,
         text=text,
-        profile_name=_field(form, "ProfileName"),
+        profile_name=one_line(_field(form, "ProfileName"), limit=MAX_NAME_CHARS) or None,
         media=media,
         location=location,
         reply_to=_field(form, "OriginalRepliedMessageSid"),

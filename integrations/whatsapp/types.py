@@ -11,7 +11,21 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal
 
-__all__ = ["Channel", "InboundMessage", "Location", "MediaRef", "MessageKind"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "MAX_TEXT_CHARS",
+    "Channel",
+    "InboundMessage",
+    "Location",
+    "MediaRef",
+    "MessageKind",
+]
+
+MAX_TEXT_CHARS = 4096
+"""WhatsApp's own limit of one message's text: the parsers cut any text field of a payload here,
+so everything downstream (buffer, prompts, the fallback's parsers) works on bounded input."""
+MAX_NAME_CHARS = 120
+"""A profile name is kept on one line and at most this long: the lead chooses it."""
 
 Channel = Literal["twilio", "meta"]
 MessageKind = Literal[
@@ -46,7 +60,7 @@ class InboundMessage:
 
     channel: Channel
     contact: str
-    """The contact's number in E.164 (`+5491123456789`)."""
+    """The contact's canonical number in E.164 (`+5491123456789`): one contact per person."""
     message_id: str
     """The provider's message id (Twilio MessageSid, Meta wamid): the dedup key."""
     timestamp: datetime
@@ -54,13 +68,22 @@ class InboundMessage:
     text: str | None = None
     """The body, caption, button/list reply title, reaction emoji or contact card as text."""
     profile_name: str | None = None
+    """The WhatsApp profile name the lead chose: one line, at most `MAX_NAME_CHARS`."""
     media: tuple[MediaRef, ...] = ()
     location: Location | None = None
     reply_to: str | None = None
     """The id of the message this one answers or reacts to, when the provider says."""
     payload: str | None = None
     """A button or list reply's machine payload/id."""
+    address: str | None = None
+    """Where replies go when the provider wrote the sender otherwise than `contact` (a Mexican
+    mobile's `+521...` form, exactly as given); None: `contact` itself."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def recipient(self) -> str:
+        """The number replies to this message are sent to."""
+        return self.address or self.contact
 
     @property
     def thread_id(self) -> str:

@@ -272,3 +272,26 @@ def test_fallback_turns_are_counted() -> None:
     before = FALLBACK_TURNS.labels(agent="greeting", cause="no_model")._value.get()
     FALLBACK_TURNS.labels(agent="greeting", cause="no_model").inc()
     assert FALLBACK_TURNS.labels(agent="greeting", cause="no_model")._value.get() == before + 1
+
+
+def test_parse_email_reads_one_whatsapp_message_at_most() -> None:
+    # A 100,000-character word froze the process: the pattern rescanned the run from every
+    # position (quadratic). Now a match starts only where a run starts, within 4,096 characters.
+    assert parse_email("x" * 4000 + " ana@acme.com") == "ana@acme.com"
+    assert parse_email("x" * 5000 + " ana@acme.com") is None
+    assert parse_email("x." * 50_000) is None
+    assert parse_email("a@" * 50_000) is None
+
+
+def test_qualify_reads_the_first_4096_characters_of_a_burst() -> None:
+    # A flood burst (fifty messages of 4,096 characters) cost the event loop about 200 ms here.
+    flood = ["x" * 4096] * 49 + ["ana@acme.com"]
+    step = qualify(
+        LeadProfile(), asked=None, texts=flood, message_id="m", language="en", first_turn=False
+    )
+    assert step.profile.email is None
+    step = qualify(
+        LeadProfile(), asked=None, texts=["ana@acme.com", *flood], message_id="m", language="en",
+        first_turn=False,
+    )
+    assert step.profile.email == "ana@acme.com"

@@ -24,9 +24,14 @@ async def test_readyz_never_shows_a_secret(app_client: Any, make_settings: Any) 
         "OPENAI_API_KEY": "sk-live-abcdef123456",
         "TWILIO_AUTH_TOKEN": "twilio-token-987",
         "META_APP_SECRET": "meta-secret-555",
+        "META_VERIFY_TOKEN": "meta-verify-333",
+        "META_ACCESS_TOKEN": "meta-access-222",
         "ADMIN_TOKEN": "admin-token-444",
     }
-    settings = make_settings(TWILIO_ACCOUNT_SID="AC1", TWILIO_WHATSAPP_NUMBER="+1415", **secrets)
+    settings = make_settings(
+        TWILIO_ACCOUNT_SID="AC1", TWILIO_WHATSAPP_NUMBER="+1415", META_PHONE_NUMBER_ID="1",
+        **secrets,
+    )
     async with app_client(settings) as (_, client):
         response = await client.get("/readyz")
     assert response.json()["integrations"]["llm"] is True

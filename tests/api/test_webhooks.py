@@ -213,9 +213,12 @@ async def test_malformed_twilio_form_is_400(
 async def test_unsigned_requests_are_refused_while_the_secret_is_unset(
     app_client: Any, make_settings: Any, stand_ins: StandIns
 ) -> None:
-    unset: dict[str, Any] = {
-        "META_APP_SECRET": None, "TWILIO_AUTH_TOKEN": None, "WORKERS_IN_PROCESS": False,
-    }
+    # Neither provider configured (half a provider is refused at start-up).
+    providers = (
+        "META_APP_SECRET", "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "META_PHONE_NUMBER_ID",
+        "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_NUMBER",
+    )
+    unset: dict[str, Any] = dict.fromkeys(providers) | {"WORKERS_IN_PROCESS": False}
     body = json.dumps(meta_payload(meta_text("Hola"))).encode()
     refusing = settings_for(make_settings, stand_ins, **unset)
     async with running(app_client, refusing, stand_ins) as e2e:
@@ -340,6 +343,48 @@ async def test_a_message_after_the_reply_went_out_gets_a_second_run(
     assert replies == ["Hi! How can I help?", "A CRM, noted."]
     assert len(llm.chat_requests) == 2
     assert non_system(llm.chat_requests[-1])[-1]["content"] == "we need a CRM"
+
+
+# --- Numbers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("whatsapp_form", "canonical"),
+    [("+5215512345678", "+525512345678"), ("+5491123456789", "+5491123456789")],
+    ids=["mexico", "argentina"],
+)
+async def test_whatsapp_number_forms_are_answered_and_stored_under_one_canonical_number(
+    app_client: Any, make_settings: Any, stand_ins: StandIns, whatsapp_form: str, canonical: str
+) -> None:
+    # Meta sends a Mexican mobile as 521 and ten digits: it used to be skipped as an impossible
+    # number, so the lead got no answer and no lead row.
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        await e2e.meta("Hola, soy Ana", contact=whatsapp_form)
+        await e2e.twilio("Hola, soy Ana", contact=whatsapp_form)
+        await e2e.wait_meta_replies(1, contact=whatsapp_form)
+        await e2e.wait_twilio_replies(1, contact=whatsapp_form)
+
+        # Replies go to the number exactly as each provider wrote it.
+        meta_to = {r.json["to"] for r in e2e.stand_ins.meta.requests if r.json.get("type")}
+        twilio_to = {r.form["To"] for r in e2e.stand_ins.twilio.requests if "Body" in r.form}
+        assert meta_to == {whatsapp_form.lstrip("+")}  # Meta's wa_id, digits only
+        assert twilio_to == {f"whatsapp:{whatsapp_form}"}
+
+        # The person is one canonical number on both channels, with a lead on each.
+        async def leads() -> list[tuple[str, str]]:
+            rows = await e2e.fetch(
+                "SELECT c.channel, c.number FROM leads l JOIN contacts c ON c.id = l.contact_id "
+                "ORDER BY c.channel"
+            )
+            return [(r["channel"], r["number"]) for r in rows]
+
+        async def both() -> bool:
+            return len(await leads()) == 2
+
+        await wait_until(both, what="a lead row on each channel")
+        assert await leads() == [("meta", canonical), ("twilio", canonical)]
+        numbers = await e2e.fetch("SELECT DISTINCT number FROM contacts")
+        assert [r["number"] for r in numbers] == [canonical]
 
 
 # --- Replies -----------------------------------------------------------------------------------

@@ -104,3 +104,79 @@ def test_server_start_up_stops_with_one_line_not_a_traceback(tmp_path: Path) -> 
         "invalid setting REDIS_URL: must be a URL such as redis://host:6379/0 "
         "(scheme redis or rediss or unix)"
     ]
+
+
+def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No variable of the settings in the process environment: only the file given counts."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_env_example_copied_to_env_is_valid_as_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `cp .env.example .env` used to stop start-up: BUSINESS_DAYS was read as JSON, and the
+    # empty `PUBLIC_BASE_URL=` / `OPENAI_BASE_URL=` were not URLs.
+    _clean_environ(monkeypatch)
+    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.BUSINESS_DAYS == ["mon", "tue", "wed", "thu", "fri"]
+    assert settings.PUBLIC_BASE_URL is None and settings.OPENAI_BASE_URL is None
+    assert settings.REDIS_URL is None and settings.DATABASE_URL is None
+    assert settings.model_dump() == defaults.model_dump()  # the file documents the defaults
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    }
+    assert set(Settings.model_fields) - documented == set()
+
+
+@pytest.mark.parametrize(
+    ("values", "missing"),
+    [
+        ({"TWILIO_ACCOUNT_SID": "AC123"}, "TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_NUMBER"),
+        (
+            {"META_APP_SECRET": "app-secret"},
+            "META_VERIFY_TOKEN, META_ACCESS_TOKEN, META_PHONE_NUMBER_ID",
+        ),
+        (
+            {"META_APP_SECRET": "s3cret", "META_VERIFY_TOKEN": "v", "META_PHONE_NUMBER_ID": "1"},
+            "META_ACCESS_TOKEN",
+        ),
+        ({"GOOGLE_CALENDAR_ID": "sales@example.com"}, "GOOGLE_SERVICE_ACCOUNT_FILE"),
+        ({"SMTP_USERNAME": "bot"}, "SMTP_PASSWORD"),
+        ({"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}, "OPENAI_API_KEY"),
+        ({"LANGSMITH_TRACING": "true"}, "LANGSMITH_API_KEY"),
+    ],
+)
+def test_a_provider_configured_in_part_stops_start_up_naming_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], missing: str
+) -> None:
+    _clean_environ(monkeypatch)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert f"set {missing}" in message
+    assert "app-secret" not in message  # names, never values
+
+
+def test_a_provider_configured_in_full_or_not_at_all_is_fine() -> None:
+    full = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        META_APP_SECRET="app-secret",  # type: ignore[arg-type]
+        META_VERIFY_TOKEN="verify",  # type: ignore[arg-type]
+        META_ACCESS_TOKEN="token",  # type: ignore[arg-type]
+        META_PHONE_NUMBER_ID="123",
+        SMTP_HOST="127.0.0.1",  # a relay without a login is a whole configuration
+    )
+    assert full.meta_configured and full.smtp_configured
+    assert not Settings(_env_file=None).meta_configured  # type: ignore[call-arg]

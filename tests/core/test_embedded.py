@@ -27,7 +27,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(data_dir: Path) -> Iterator[str]:
+def _server(data_dir: Path, output: list[str] | None = None) -> Iterator[str]:
+    """The server on `data_dir`; what it printed, start to stop, is added to `output`."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(DATA_DIR=str(data_dir), PORT=str(port))
@@ -48,8 +49,8 @@ def _server(data_dir: Path) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"server did not become ready:\n{output}")
+                printed = proc.stdout.read().decode() if proc.stdout else ""
+                raise AssertionError(f"server did not become ready:\n{printed}")
             time.sleep(0.2)
         yield base
     finally:
@@ -58,6 +59,8 @@ def _server(data_dir: Path) -> Iterator[str]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if output is not None and proc.stdout is not None:
+            output.extend(proc.stdout.read().decode().splitlines())
 
 
 def _redis_socket(data_dir: Path) -> str:
@@ -79,12 +82,23 @@ def _wait_until_redis_is_gone(data_dir: Path) -> None:
 
 def test_embedded_services_keep_data_and_report_a_killed_redis(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
-    with _server(data_dir) as base:
+    output: list[str] = []
+    with _server(data_dir, output) as base:
         body = httpx.get(f"{base}/readyz").json()
         assert body["dependencies"]["redis"]["ok"] and body["dependencies"]["postgres"]["ok"]
+        assert httpx.get(f"{base}/openapi.json").status_code == 200  # what /docs loads
         client = redis.Redis(unix_socket_path=_redis_socket(data_dir))
         client.set("conversation", "kept")
         client.close()
+    # A first start and a stop say what happened, not how (issue #15, 8): no initdb output, no
+    # "Redis shutdown failed" at every stop, no warning when /docs loads the schema.
+    printed = "\n".join(output)
+    assert "ready: workers in process" in printed
+    for chatter in (
+        "initdb", "database system", "pg_ctl", "shutdown failed", "Duplicate Operation", "XDG_",
+    ):
+        assert chatter not in printed, chatter
+    assert len(output) < 25, printed
     # Restarted on the same data directory: the data is still there.
     with _server(data_dir) as base:
         client = redis.Redis(unix_socket_path=_redis_socket(data_dir))

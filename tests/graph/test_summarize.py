@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 
-from graph.summarize import MAX_SUMMARY_CHARS, clip, fold_history, messages_to_fold, plain_summary
+from graph.summarize import (
+    MAX_FOLD_CHARS,
+    MAX_SUMMARY_CHARS,
+    PROMPT,
+    clip,
+    fold_history,
+    messages_to_fold,
+    plain_summary,
+)
 
 
 def history(count: int) -> list[HumanMessage | AIMessage]:
@@ -48,3 +58,19 @@ async def test_folding_without_a_model_removes_the_old_messages() -> None:
 @pytest.mark.parametrize("count", [0, 6, 12])
 async def test_nothing_is_folded_up_to_twice_the_kept_history(count: int) -> None:
     assert await fold_history({"messages": history(count)}, model=None, keep=6) is None
+
+
+async def test_a_flood_of_long_messages_makes_a_bounded_summary_request(llm: Any) -> None:
+    # 500 messages of a flood once became one summary prompt of 112,764 characters.
+    from langchain_openai import ChatOpenAI
+
+    llm.push("Ana floods the chat.")
+    from pydantic import SecretStr
+
+    model = ChatOpenAI(model="m", api_key=SecretStr("sk-test"), base_url=llm.base_url)
+    flood = [HumanMessage("x" * 4096, id=f"f{i}") for i in range(50)]
+    update = await fold_history({"messages": [*flood, *history(6)]}, model=model, keep=6)
+    assert update is not None and len(update["messages"]) == 50
+    (request,) = llm.chat_requests
+    prompt = sum(len(m["content"]) for m in request["messages"])
+    assert prompt <= len(PROMPT) + MAX_FOLD_CHARS + 200  # + the "current summary" frame

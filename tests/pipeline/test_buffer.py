@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
-from pipeline.buffer import Burst, BurstBuffer
+from pipeline.buffer import BufferFull, Burst, BurstBuffer
 from tests.pipeline.fakes import message
 
 
@@ -48,6 +49,32 @@ async def test_a_repeated_delivery_is_dropped(redis: aioredis.Redis) -> None:
     burst = await _claim_when_due(buffer)
     assert [m.message_id for m in burst.messages] == ["wamid.same"]
     assert await redis.ttl("wa:seen:meta:wamid.same") > 7 * 24 * 3600  # covers Meta's retry window
+
+
+async def test_a_contact_holds_at_most_max_messages_pending_and_in_flight(
+    redis: aioredis.Redis,
+) -> None:
+    # 500 messages in half a second once became one burst (and a 112,764-character summary).
+    now = [1_000_000.0]
+    buffer = BurstBuffer(redis, quiet_ms=1500, max_wait_ms=6000, max_messages=5,
+                         clock=lambda: now[0])
+    for i in range(4):
+        assert await buffer.add(message(f"m{i}"))
+    assert not isinstance(await buffer.claim(), Burst)  # not due yet: the quiet gap runs
+    assert await buffer.add(message("m4"))  # the fifth fills the buffer: due at once
+    refused = message("m5")
+    with pytest.raises(BufferFull):
+        await buffer.add(refused)
+    burst = await buffer.claim()
+    assert isinstance(burst, Burst)
+    assert [m.text for m in burst.messages] == [f"m{i}" for i in range(5)]
+    # While the five are in flight, the contact still holds five: the next is refused too.
+    with pytest.raises(BufferFull):
+        await buffer.add(message("m6"))
+    assert await buffer.ack(burst)
+    assert await buffer.add(message("m7"))
+    # A refused message counts as seen: its redelivery is a duplicate, not a new message.
+    assert await buffer.add(refused) is False
 
 
 async def test_max_wait_caps_a_long_burst(redis: aioredis.Redis) -> None:

@@ -126,6 +126,8 @@ async def test_twilio_voice_reply_is_served_from_a_public_url(
         assert response.content == AUDIO
         assert response.headers["content-type"] == "audio/ogg"
         assert "no-store" in response.headers["cache-control"]
+        head = await client.head(url)
+        assert head.status_code == 200 and head.headers["content-type"] == "audio/ogg"
         assert (await client.get(f"{PUBLIC}/media/{'x' * 32}.ogg")).status_code == 404
         assert (await client.get(f"{PUBLIC}/media/../secret.ogg")).status_code == 404
         await redis.delete(AudioStore.KEY.format(id=audio_id))  # what the TTL does

@@ -28,7 +28,7 @@ async def test_production_has_no_log_channel(make_settings: Any) -> None:
         channels = build_channels(
             make_settings(
                 META_APP_SECRET="s3cret-app", META_ACCESS_TOKEN="EAAG-token",
-                META_PHONE_NUMBER_ID="106540352242922",
+                META_PHONE_NUMBER_ID="106540352242922", META_VERIFY_TOKEN="verify",
             ),
             http,
         )

@@ -1,15 +1,19 @@
-"""Worker loops survive whatever a burst's processing raises."""
+"""Worker loops survive whatever a burst's processing raises, and say so once, not per loop."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 import redis.asyncio as aioredis
 
+from core.connections import open_redis
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
-from pipeline.workers import WorkerPool
+from pipeline.workers import CLAIM_ERROR_LOG_SECONDS, WorkerPool
 from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
+from tests.utils.e2e import free_port, wait_until
 
 
 class Exploding(BurstProcessor):
@@ -43,3 +47,28 @@ async def test_a_loop_keeps_claiming_after_process_raises(redis: aioredis.Redis)
         assert all(not task.done() for task in pool._tasks)
     finally:
         await pool.stop()
+
+
+async def test_redis_down_is_logged_once_per_interval_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Eight loops used to log an ERROR each per second while Redis was down (672 lines in 80 s).
+    now = [1_000_000.0]
+    dead = open_redis(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    buffer = BurstBuffer(dead, quiet_ms=0, max_wait_ms=0, clock=lambda: now[0])
+    pool = WorkerPool(buffer, Exploding(buffer), concurrency=8, error_pause=0.001)
+    caplog.set_level(logging.INFO, logger="pipeline.worker")
+
+    def errors() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+
+    pool.start()
+    try:
+        await wait_until(lambda: pool.claim_errors.left_out >= 40, what="forty failed claims")
+        assert len(errors()) == 1 and errors()[0].startswith("workers cannot claim")
+        now[0] += CLAIM_ERROR_LOG_SECONDS  # the interval passes
+        await wait_until(lambda: len(errors()) == 2, what="the next report")
+        assert "more like it since the last such line" in errors()[1]
+    finally:
+        await pool.stop()
+        await dead.aclose()

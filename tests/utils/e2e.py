@@ -245,6 +245,11 @@ def twilio_text(
     }
 
 
+def _same(address: Any, contact: str) -> bool:
+    """Whether a Meta `to` is `contact`: replies go to the `wa_id` as Meta wrote it (no `+`)."""
+    return isinstance(address, str) and address.lstrip("+") == contact.lstrip("+")
+
+
 # --- SMTP --------------------------------------------------------------------------------------
 
 
@@ -362,7 +367,7 @@ class E2E:
         return [
             r.json["text"]["body"]
             for r in list(self.stand_ins.meta.requests)
-            if r.json and r.json.get("type") == "text" and r.json.get("to") == contact
+            if r.json and r.json.get("type") == "text" and _same(r.json.get("to"), contact)
         ]
 
     def meta_read_receipts(self) -> list[dict[str, Any]]:
@@ -432,9 +437,11 @@ class E2E:
         await wait_until(stored, what=f"{text!r} in the transcript")
 
     # Admin ------------------------------------------------------------------------------------
-    async def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def admin(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         return await self.client.request(
-            method, "/admin" + path, headers=self.admin_headers, **kwargs
+            method, "/admin" + path, headers=self.admin_headers | (headers or {}), **kwargs
         )
 
 

@@ -28,8 +28,6 @@ def test_nothing_configured_gives_the_local_calendar(
     make_settings: Any, pool: asyncpg.Pool
 ) -> None:
     assert isinstance(calendar_from_settings(make_settings(), pool), LocalCalendar)
-    half = make_settings(GOOGLE_CALENDAR_ID="sales@example.com")
-    assert isinstance(calendar_from_settings(half, pool), LocalCalendar)
 
 
 async def test_google_settings_give_a_working_google_calendar(

@@ -154,3 +154,30 @@ def test_exponential_backoff_is_capped() -> None:
     assert exponential_backoff(8) == 600.0
     assert exponential_backoff(10_000) == 600.0
     assert exponential_backoff(3, base=1, cap=3) == 3.0
+
+
+def test_every_lead_field_of_the_plain_text_is_one_line() -> None:
+    # CR/LF in a lead's name or company printed fake field lines ("Bcc: ...") in the email.
+    event = handoff_event("booked")
+    profile = event.profile.model_copy(
+        update={"name": "Bob\r\nBcc: evil@x.com", "company": "Acme\nEmail: fake@x.com\u2028Ltd"}
+    )
+    req = request(profile=profile, profile_name="Bob\rTo: x")
+    plain, _ = parts(build(req))
+    lines = plain.splitlines()
+    assert "Name: Bob Bcc: evil@x.com" in lines
+    assert "Company: Acme Email: fake@x.com Ltd" in lines
+    assert not any(line.startswith(("Bcc:", "Email: fake", "To:")) for line in lines)
+
+
+def test_a_budget_amount_is_bounded_and_the_words_are_kept() -> None:
+    # A model's 1e308 was stored and printed as a 309-digit number.
+    from agents import LeadFields, merge_profile
+
+    with pytest.raises(ValueError):
+        LeadProfile.model_validate({"budget": {"words": "a lot", "amount": 1e308}})
+    values = dict.fromkeys(LeadFields.model_fields) | {"budget": "infinite money"}
+    fields = LeadFields.model_validate(values | {"budget_amount": 1e308})
+    profile = merge_profile(LeadProfile(), fields, burst=[])
+    assert profile.budget is not None and profile.budget.amount is None
+    assert profile.budget.words == "infinite money"

@@ -10,6 +10,7 @@ from integrations.whatsapp.errors import PayloadMalformed
 from integrations.whatsapp.formatting import (
     META_TEXT_LIMIT,
     TWILIO_TEXT_LIMIT,
+    reply_address,
     split_message,
     to_e164,
     to_whatsapp,
@@ -212,10 +213,33 @@ def test_long_reply_split_for_each_provider() -> None:
         ("16505551234", "+16505551234"),
         ("+1 (650) 555-1234", "+16505551234"),
         (" 34612345678 ", "+34612345678"),
+        # WhatsApp's Mexican mobile form (+52 1 and ten digits) is one person with +52 and ten.
+        ("5215512345678", "+525512345678"),
+        ("+5215512345678", "+525512345678"),
+        ("+525512345678", "+525512345678"),
+        ("5218112345678", "+528112345678"),
+        # Argentina's mobile form keeps its 9: that is E.164.
+        ("5492614123456", "+5492614123456"),
     ],
 )
 def test_to_e164(number: str, expected: str) -> None:
     assert to_e164(number) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "address"),
+    [
+        ("5215512345678", "5215512345678"),  # Meta's wa_id, exactly
+        ("+5215512345678", "+5215512345678"),  # Twilio's From
+        ("5491123456789", "5491123456789"),
+        ("+5491123456789", None),  # already the canonical number
+        ("+1 (650) 555-1234", None),  # a display form: replies go to the canonical number
+    ],
+)
+def test_reply_address_is_the_number_as_the_provider_wrote_it(
+    number: str, address: str | None
+) -> None:
+    assert reply_address(number, to_e164(number)) == address
 
 
 @pytest.mark.parametrize("number", ["", "  ", "abc", "+", "12", "+999123", "9" * 25])

@@ -118,6 +118,25 @@ def test_text() -> None:
     assert message.media == () and message.reply_to is None and message.payload is None
 
 
+@pytest.mark.parametrize(
+    ("wa_id", "contact"),
+    [("5215512345678", "+525512345678"), ("5491123456789", "+5491123456789")],
+    ids=["mexico", "argentina"],
+)
+def test_wa_id_forms_give_the_canonical_contact_and_keep_the_wa_id_for_replies(
+    wa_id: str, contact: str
+) -> None:
+    # A Mexican mobile's 521... form used to be refused as an impossible number.
+    payload = load_meta("text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = wa_id
+    (message,) = parse_meta(payload)
+    assert (message.contact, message.address, message.recipient) == (contact, wa_id, wa_id)
+    assert message.thread_id == f"meta:{contact}"
+    assert message.profile_name == "Ana García"
+    assert InboundMessage.from_json(message.to_json()) == message
+
+
 def test_text_replying_to_a_message() -> None:
     message = only("text_reply")
     assert message.reply_to == "wamid.HBgNNTQ5MTEyMzQ1Njc4ORUCABEYEjQ0QkQ2RDYzRTQ4MEQzNjI4MgA="

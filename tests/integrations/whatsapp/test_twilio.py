@@ -117,6 +117,22 @@ def test_text() -> None:
     assert (message.media, message.location, message.reply_to) == ((), None, None)
 
 
+@pytest.mark.parametrize(
+    ("sender", "contact", "address"),
+    [
+        ("+5215512345678", "+525512345678", "+5215512345678"),
+        ("+525512345678", "+525512345678", None),
+        ("+5491123456789", "+5491123456789", None),
+    ],
+)
+def test_whatsapp_forms_give_the_canonical_contact_and_keep_the_sender_for_replies(
+    sender: str, contact: str, address: str | None
+) -> None:
+    form = load_twilio("text") | {"From": f"whatsapp:{sender}", "WaId": sender.lstrip("+")}
+    (message,) = parse_twilio(form, received_at=RECEIVED)
+    assert (message.contact, message.address, message.recipient) == (contact, address, sender)
+
+
 def test_reply_to_an_earlier_message() -> None:
     message = parse("reply")
     assert message.reply_to == "SM000000000000000000000000000000b1"
