@@ -22,8 +22,8 @@ from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
 from core.resources import open_resources
-from domain.business import BusinessProfileError, load_business
 from core.tracing import configure_tracing
+from domain.business import BusinessProfileError, load_business
 from pipeline.wiring import build_pipeline
 
 if TYPE_CHECKING:

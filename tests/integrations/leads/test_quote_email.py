@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import replace
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -172,12 +173,17 @@ def test_every_lead_field_of_the_plain_text_is_one_line() -> None:
 
 def test_a_budget_amount_is_bounded_and_the_words_are_kept() -> None:
     # A model's 1e308 was stored and printed as a 309-digit number.
-    from agents import LeadFields, merge_profile
+    from langchain_core.messages import HumanMessage
+
+    from agents.extraction import LeadMessages, merge_profile
+    from agents.output import LeadFields
 
     with pytest.raises(ValueError):
         LeadProfile.model_validate({"budget": {"words": "a lot", "amount": 1e308}})
-    values = dict.fromkeys(LeadFields.model_fields) | {"budget": "infinite money"}
-    fields = LeadFields.model_validate(values | {"budget_amount": 1e308})
-    profile = merge_profile(LeadProfile(), fields, burst=[])
+    said = "budget 999999999999999 USD"
+    values = dict.fromkeys(LeadFields.model_fields) | {"budget": said}
+    fields = LeadFields.model_validate(values | {"budget_amount": 1e15})
+    messages = LeadMessages.of([HumanMessage(said, id="m1")], ())
+    profile = merge_profile(LeadProfile(), fields, messages=messages, today=date(2030, 1, 7))
     assert profile.budget is not None and profile.budget.amount is None
-    assert profile.budget.words == "infinite money"
+    assert profile.budget.words == said
