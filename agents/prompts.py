@@ -5,6 +5,8 @@
     system   the running summary of the folded history (changes only when history is folded)
     ...      the conversation so far (append-only between two folds)
     system   the context block: the facts of this turn, marked as data (time, profile, unknowns)
+    user     the lead's WhatsApp profile name while their name is unknown (the lead chose it, so
+             it never goes in a system message)
     user...  every message of this burst, in order
 
 Only history older than the burst is ever left out (folded into the summary, in chunks, by
@@ -17,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agents.inputs import AgentInput
 from domain.lead import LeadProfile
@@ -65,8 +67,6 @@ def context_block(view: AgentInput, *, extra: Sequence[str] = ()) -> str:
         f"- Known about the lead: {json.dumps(_compact_profile(profile), ensure_ascii=False)}",
         f"- Still unknown: {', '.join(missing) or 'nothing'}",
     ]
-    if view.contact.profile_name and not profile.name:
-        lines.append(f"- WhatsApp profile name (unconfirmed): {view.contact.profile_name}")
     if view.language:
         lines.append(f"- The lead has been writing in: {view.language}")
     if stretch := view.human_stretch:
@@ -98,5 +98,10 @@ def prompt_messages(
         )
     messages.extend(before[-history_limit:])
     messages.append(SystemMessage(context))
+    if view.contact.profile_name and not view.profile.name:
+        # Chosen by the lead, so it reaches the model in the lead's role, never the system's.
+        messages.append(HumanMessage(
+            f"(My WhatsApp profile name, not confirmed as my name: {view.contact.profile_name})"
+        ))
     messages.extend(view.burst)
     return messages

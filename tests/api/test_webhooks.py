@@ -15,7 +15,7 @@ import pytest
 from domain.texts import text as fixed_text
 from integrations.whatsapp.types import InboundMessage
 from pipeline.wiring import build_pipeline
-from tests.graph.fakes import agent_json, non_system
+from tests.graph.fakes import agent_json, lead_lines, non_system
 from tests.utils.e2e import (
     CONTACT,
     DATA,
@@ -300,7 +300,7 @@ async def test_five_messages_inside_the_quiet_gap_make_one_graph_run(
         replies = await e2e.wait_meta_replies(1)
     assert replies == ["Hi Ana! A CRM for 20 people, got it."]
     assert len(llm.chat_requests) == 1
-    assert [m["content"] for m in non_system(llm.chat_requests[0])] == texts
+    assert lead_lines(llm.chat_requests[0]) == texts
 
 
 async def test_a_message_while_the_model_answers_gets_one_reply_covering_both(
@@ -319,9 +319,7 @@ async def test_a_message_while_the_model_answers_gets_one_reply_covering_both(
         transcript = await e2e.transcript()
     assert replies == ["Hi! A CRM for 20 people, noted."]
     assert len(llm.chat_requests) == 2  # the stale draft was discarded and the turn re-run
-    assert [m["content"] for m in non_system(llm.chat_requests[-1])] == [
-        "Hi", "we need a CRM for 20 people",
-    ]
+    assert lead_lines(llm.chat_requests[-1]) == ["Hi", "we need a CRM for 20 people"]
     assert transcript == [
         ("in", "lead", "Hi"),
         ("in", "lead", "we need a CRM for 20 people"),

@@ -13,7 +13,7 @@ from integrations.calendar.slots import in_window
 
 __all__ = [
     "NOW", "FakeCalendar", "RecordingSink", "agent_json", "is_summary_request", "lead",
-    "make_engine", "non_system", "saver", "system_text", "tool_call",
+    "lead_lines", "make_engine", "non_system", "saver", "system_text", "tool_call",
 ]
 
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
@@ -181,3 +181,12 @@ def system_text(request: dict[str, Any]) -> str:
     return "\n".join(
         str(m["content"]) for m in request["messages"] if m["role"] == "system"
     )
+
+
+def lead_lines(request: dict[str, Any]) -> list[str]:
+    """What the lead wrote, as a chat request carries it: the user messages, without the note of
+    the lead's WhatsApp profile name."""
+    return [
+        str(m["content"]) for m in non_system(request)
+        if m["role"] == "user" and not str(m["content"]).startswith("(My WhatsApp profile name")
+    ]

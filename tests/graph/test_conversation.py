@@ -57,8 +57,10 @@ async def test_full_conversation_survives_a_restart(llm: Any, make_settings: Any
     assert [m.id for m in state["messages"][:2]] == ["w1", "w2"]
     assert isinstance(state["messages"][2], AIMessage)
     assert sink.updates[-1].stage == "qualification"
-    # The burst went as two user messages, in order, after the system prompt.
+    # The burst went as two user messages, in order, after the WhatsApp profile name (in the
+    # lead's role: the lead chose it).
     assert [m["content"] for m in non_system(llm.chat_requests[-1])] == [
+        "(My WhatsApp profile name, not confirmed as my name: Ana B)",
         "Hi, I'm Ana from Acme", "We need a CRM for our 20 salespeople",
     ]
 
