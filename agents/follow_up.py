@@ -16,6 +16,7 @@ from pydantic import Field
 
 from agents.draft import Draft, make_draft
 from agents.inputs import AgentInput
+from agents.intents import hint_context
 from agents.output import AgentReply, ContactFields
 from agents.single_call import SingleCallAgent
 from domain.language import detect_language
@@ -39,9 +40,10 @@ class FollowUpReply(AgentReply[ContactFields]):
     lead: ContactFields = Field(description="Contact details the lead gave (null if not said).")
 
 
-def _booked_call(view: AgentInput) -> Sequence[str]:
+def _context(view: AgentInput) -> Sequence[str]:
     booking = view.booking
-    return [f"Booked call: {booking.start:%Y-%m-%d %H:%M %Z}"] if booking is not None else []
+    booked = [f"Booked call: {booking.start:%Y-%m-%d %H:%M %Z}"] if booking is not None else []
+    return [*booked, *hint_context(view)]
 
 
 def _fallback(agent: str, view: AgentInput) -> Draft:
@@ -55,6 +57,6 @@ def _fallback(agent: str, view: AgentInput) -> Draft:
 
 
 AGENT = SingleCallAgent(
-    name="follow_up", prompt=PROMPT, output=FollowUpReply, extra_context=_booked_call,
+    name="follow_up", prompt=PROMPT, output=FollowUpReply, extra_context=_context,
     fallback=_fallback,
 )
