@@ -180,7 +180,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             payload = {
                 "to": invitation.to,
                 "subject": invitation.subject,
-                "text": invitation.text,  # in the lead's language (integrations.calendar.local)
+                "text": invitation.body,  # in the lead's language (integrations.calendar.local)
                 "attachments": [[name, mime, base64.b64encode(data).decode()]],
             }
             key = f"invitation:{booking.id}:{booking.status}:{booking.start.isoformat()}"

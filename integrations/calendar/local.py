@@ -85,7 +85,7 @@ class Invitation:
     to: str
     booking: Booking
     subject: str
-    text: str
+    body: str
     """The email's text, in the lead's language."""
     attachment: tuple[str, str, bytes]
     """`(filename, mime, bytes)`, as the mailer takes attachments."""
@@ -229,7 +229,7 @@ class LocalCalendar:
             subject=subject, file=attachment[0],
         )
         invitation = Invitation(
-            to=row["attendee_email"], booking=booking, subject=subject, text=body,
+            to=row["attendee_email"], booking=booking, subject=subject, body=body,
             attachment=attachment,
         )
         try:

@@ -159,13 +159,13 @@ async def test_invitation_emails_speak_the_leads_language(
     await book(calendar, first, "unknown")  # no language: the catalogue's default
     new, moved, cancelled, english = invitations
     body = text("invitation.body", "fr", subject="Call with Acme", file="invite.ics")
-    assert (new.subject, new.text) == ("Call with Acme", body) == (moved.subject, moved.text)
+    assert (new.subject, new.body) == ("Call with Acme", body) == (moved.subject, moved.body)
     assert body.startswith("Call with Acme\n\nL'invitation est en pièce jointe (invite.ics)")
     assert cancelled.subject == "Annulé : Call with Acme"
-    assert cancelled.text == text(
+    assert cancelled.body == text(
         "invitation.cancelled_body", "fr", subject="Annulé : Call with Acme", file="invite.ics"
     )
-    assert english.text == text("invitation.body", "en", subject="Call with Acme",
+    assert english.body == text("invitation.body", "en", subject="Call with Acme",
                                 file="invite.ics")
 
 
