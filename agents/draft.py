@@ -2,12 +2,20 @@
 
 A draft is never durable: the graph's rules (`graph.rules`) read it, decide the stage and any
 handoff, and only the turn's `record` step makes its parts the conversation's state.
+
+A fallback draft (no model read the turn) asks for a person on a bare hint: the keyword net's
+hints are the model's to judge (`agents.intents`), and without one a hint hands off only when the
+burst is short and says nothing else ("is anyone there to talk to?"), never inside a longer
+message ("I'd have to talk to the manager, he signs off"). It is decided in `make_draft`
+because every fallback (the greeting and qualification policy, the follow-up's, the scheduling
+one) builds its draft there, and none of them needs to know.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, TypedDict
 
+from agents.intents import bare_request
 from domain.booking import Booking, Slot
 from domain.lead import LeadProfile
 
@@ -77,7 +85,9 @@ def make_draft(
     changing_booking: bool = False,
 ) -> Draft:
     """A draft; what the agent did not touch (offered slots, the booking) stays as `view` has
-    it."""
+    it. A fallback draft wants a person on a bare hint (see the module docstring)."""
+    if fallback and not wants_human:
+        wants_human = bare_request(view.texts)
     return {
         "agent": agent,
         "reply": reply,

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from agents.draft import Draft, make_draft
 from agents.inputs import AgentInput
+from agents.intents import hint_context
 from agents.output import AgentReply, ContactFields
 from agents.single_call import SingleCallAgent
 from domain.language import detect_language
@@ -51,13 +52,13 @@ _CLOSED = {
 
 
 def _settled(view: AgentInput) -> Sequence[str]:
-    """The booked call, or why the case was closed."""
+    """The booked call, or why the case was closed; and a hint of a request for a person."""
     lines: list[str] = []
     if view.booking is not None:
         lines.append(f"Booked call: {view.booking.start:%Y-%m-%d %H:%M %Z}")
     if view.stage == "closed" and view.fit in _CLOSED:
         lines.append(_CLOSED[view.fit])
-    return lines
+    return [*lines, *hint_context(view)]
 
 
 def _fallback(agent: str, view: AgentInput) -> Draft:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from agents.intents import hint_context
 from agents.output import AgentReply, LeadFields
 from agents.single_call import SingleCallAgent
 
@@ -26,4 +27,6 @@ class GreetingReply(AgentReply[LeadFields]):
     lead: LeadFields = Field(description="What the lead said about themselves (null if not said).")
 
 
-AGENT = SingleCallAgent(name="greeting", prompt=PROMPT, output=GreetingReply)
+AGENT = SingleCallAgent(
+    name="greeting", prompt=PROMPT, output=GreetingReply, extra_context=hint_context
+)

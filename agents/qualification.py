@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from agents.intents import hint_context
 from agents.output import AgentReply, LeadFields
 from agents.single_call import SingleCallAgent
 
@@ -28,4 +29,6 @@ class QualificationReply(AgentReply[LeadFields]):
     lead: LeadFields = Field(description="What the lead said about BANT and themselves.")
 
 
-AGENT = SingleCallAgent(name="qualification", prompt=PROMPT, output=QualificationReply)
+AGENT = SingleCallAgent(
+    name="qualification", prompt=PROMPT, output=QualificationReply, extra_context=hint_context
+)

@@ -55,6 +55,9 @@ class Attendee:
     email: str | None
     phone: str
     """E.164 number."""
+    language: str | None = None
+    """The lead's language (ISO 639-1): what the local calendar's invitation emails are written
+    in (`domain.texts`; English when unknown)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

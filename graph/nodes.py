@@ -24,6 +24,7 @@ from agents import qualification as qualification_agent
 from agents.draft import Draft
 from agents.fallback.policy import offer_reply
 from agents.inputs import AgentInput
+from agents.intents import request_language
 from agents.scheduling import agent as scheduling_agent
 from agents.scheduling.tools import lead_zone
 from domain.booking import Booking, confirmed
@@ -210,7 +211,8 @@ def hand_over(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     commit: TurnCommit = {**(state.get("commit") or {})}
     language = commit.get("language") or state.get("language")
     if language not in LANGUAGES:
-        language = detect_language(" ".join(burst_texts(state))) or language or "en"
+        said = burst_texts(state)
+        language = request_language(said) or detect_language(" ".join(said)) or language or "en"
     message = text(f"handoff.{reason}", language)
     draft_reply = state.get("reply")
     reply = f"{draft_reply}\n\n{message}" if reason == "booked" and draft_reply else message

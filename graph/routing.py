@@ -28,7 +28,7 @@ from typing import Any
 
 from langgraph.graph import END
 
-from agents.intents import asks_for_human, booking_change_request
+from agents.intents import booking_change_request, person_request
 from domain.booking import confirmed
 from domain.contact import ContactMode
 from domain.events import Stage
@@ -103,12 +103,13 @@ def changes_booking(state: Mapping[str, Any], mode: ContactMode) -> bool:
 
 def first_step(state: Mapping[str, Any], mode: ContactMode) -> str:
     """Where a turn starts. While the contact is not the bot's, the turn only records the
-    lead's messages (but for a booked call's change, see the module docstring); a plain request
-    for a person skips the model; a booked call's change goes to the scheduling agent; otherwise
-    the agent of the current stage answers."""
+    lead's messages (but for a booked call's change, see the module docstring); a certain request
+    for a person (a command or a curated phrase, `agents.intents.person_request`) skips the model,
+    while a mere hint goes to the agent, whose model decides; a booked call's change goes to the
+    scheduling agent; otherwise the agent of the current stage answers."""
     if mode is not ContactMode.BOT:
         return "scheduling" if changes_booking(state, mode) else END
-    if asks_for_human(burst_texts(state)):
+    if person_request(burst_texts(state)) == "certain":
         return "hand_over"
     if changes_booking(state, mode):
         return "scheduling"

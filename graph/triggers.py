@@ -3,8 +3,10 @@
 Reasons, in order of precedence when several hold in one turn:
 
 - `booked`: a call was booked this turn (scheduling -> handoff).
-- `requested`: the lead asked for a person: the agent's `wants_human`, a `/human` message, or the
-  keyword safety net (`agents.intents.asks_for_human`), which also runs before any model call.
+- `requested`: the lead asked for a person: the agent's `wants_human` (the fallback policy sets it
+  for a bare hint), or a certain request (`agents.intents.person_request`: a command or a curated
+  phrase, which the routing already sends straight to the hand-over). A mere hint never hands off
+  here: the model read it and decided (`wants_human`); "customers talk to an operator" is a need.
 - `unresolved`: `HANDOFF_UNRESOLVED` turns in a row the agent could not resolve.
 - `low_confidence`: the agent's confidence under `HANDOFF_CONFIDENCE`, once past greeting (a
   greeting is small talk; a shaky one is no reason to bother a person).
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agents.intents import asks_for_human
+from agents.intents import person_request
 from domain.events import HandoffReason, Stage
 
 __all__ = ["evaluate", "next_streak"]
@@ -46,7 +48,7 @@ def evaluate(
     `stage` is the stage whose agent answered; `streak` the unresolved streak after this turn."""
     if booked_now:
         return "booked"
-    if wants_human or asks_for_human(texts):
+    if wants_human or person_request(texts) == "certain":
         return "requested"
     if streak >= unresolved_limit:
         return "unresolved"

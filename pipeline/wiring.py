@@ -22,6 +22,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from core.logs import mask_phone
 from domain.business import load_business
+from domain.language import load_detector
 from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine
 from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
@@ -161,6 +162,9 @@ def build_channels(settings: Settings, http: aiohttp.ClientSession) -> Channels:
 async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
     """The pipeline over `resources`; background loops not started (see `start_background`)."""
     settings = resources.settings
+    # The language detector's models (seconds to load) load now, off the event loop, rather than
+    # in the first turn with every other contact waiting.
+    await asyncio.to_thread(load_detector)
     async with (
         httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0)) as send,
@@ -177,7 +181,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             payload = {
                 "to": invitation.to,
                 "subject": invitation.subject,
-                "text": f"{invitation.subject}\n\nThe invitation is attached ({name}).",
+                "text": invitation.body,  # in the lead's language (integrations.calendar.local)
                 "attachments": [[name, mime, base64.b64encode(data).decode()]],
             }
             key = f"invitation:{booking.id}:{booking.status}:{booking.start.isoformat()}"

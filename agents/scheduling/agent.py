@@ -20,6 +20,7 @@ from agents.draft import Draft, make_draft
 from agents.extraction import LeadMessages, merge_profile
 from agents.fallback.policy import format_slots
 from agents.inputs import AgentInput
+from agents.intents import hint_context
 from agents.model_call import LLM_ERRORS, structured_or_tool_calls
 from agents.output import AgentReply, ContactFields
 from agents.prompts import context_block, prompt_messages
@@ -112,6 +113,7 @@ async def run(
     if tools.seen:
         offered = format_slots(tools.seen, tools.zone, view.language)
         extra.append(f"Slots offered earlier:\n{offered}")
+    extra.extend(hint_context(view))
     messages: list[BaseMessage] = prompt_messages(
         CHANGE_PROMPT if managing else PROMPT, view, context=context_block(view, extra=extra),
         history_limit=2 * settings.HISTORY_KEEP,

@@ -234,7 +234,10 @@ class CalendarTools:
         slot = self._offered_slot(args, "booked")
         if isinstance(slot, str):
             return slot
-        attendee = Attendee(name=self.profile.name, email=self.profile.email, phone=self.contact)
+        attendee = Attendee(
+            name=self.profile.name, email=self.profile.email, phone=self.contact,
+            language=self.profile.language or self.language,  # the invitation email's
+        )
         title = f"Call with {self.profile.name or self.contact}"
         if self.profile.company:
             title += f" ({self.profile.company})"

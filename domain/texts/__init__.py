@@ -1,5 +1,9 @@
 """The catalogue of every fixed text a lead reads: one TOML file per language, in this folder.
 
+A language's file also holds the words a lead of that language writes, read by the rules that
+recognise them: the commands (`[command_words]`, `domain.language`), the short words that
+settle a language (`[language]`), and what asks for a person (`[intents]`, `agents.intents`).
+
 Texts are looked up by a dotted key (`handoff.requested`, `ask.budget`) and formatted with named
 values (`{slot}`, `{name}`). A language is supported when its file is here: adding one is adding
 `xx.toml` with every key of `en.toml` (a test checks the keys and the placeholders). A language

@@ -6,7 +6,9 @@ same instant give one booking and one `SlotTaken`, with no lock or check-then-in
 idempotency key is unique: the same key books once and returns that booking ever after.
 
 The lead hears about the booking from the agent on WhatsApp; when their email is known, an `.ics`
-invitation is handed to `on_invitation` after each committed change (book, reschedule, cancel).
+invitation is handed to `on_invitation` after each committed change (book, reschedule, cancel),
+its subject and text in the lead's language (`Attendee.language`, kept with the booking so that a
+later move or cancellation, which only knows the booking's id, speaks it too).
 That hook should only enqueue the email (the outbox); its failures are logged and do not undo the
 booking, which stands either way.
 """
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from domain.booking import Attendee, Booking, DayWindow, Slot
+from domain.texts import text
 from integrations.calendar import slots
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.ics import invitation_attachment
@@ -35,7 +38,8 @@ __all__ = ["Invitation", "InvitationHook", "LocalCalendar"]
 log = logging.getLogger(__name__)
 
 _COLUMNS = """id::text AS id, lower(during) AS start, upper(during) AS "end", status,
-    attendee_name, attendee_email, attendee_phone, title, description, sequence"""
+    attendee_name, attendee_email, attendee_phone, attendee_language, title, description,
+    sequence"""
 
 SELECT_BUSY = """
 SELECT lower(during) AS start, upper(during) AS "end" FROM calendar_bookings
@@ -43,8 +47,8 @@ WHERE status = 'confirmed' AND during && tstzrange($1, $2)"""
 
 INSERT_BOOKING = f"""
 INSERT INTO calendar_bookings (idempotency_key, during, blocked, attendee_name, attendee_email,
-                               attendee_phone, title, description)
-VALUES ($1, tstzrange($2, $3), tstzrange($2, $4), $5, $6, $7, $8, $9)
+                               attendee_phone, title, description, attendee_language)
+VALUES ($1, tstzrange($2, $3), tstzrange($2, $4), $5, $6, $7, $8, $9, $10)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {_COLUMNS}"""
 
@@ -57,7 +61,7 @@ REVIVE_BOOKING = f"""
 UPDATE calendar_bookings
 SET status = 'confirmed', during = tstzrange($2, $3), blocked = tstzrange($2, $4),
     attendee_name = $5, attendee_email = $6, attendee_phone = $7, title = $8, description = $9,
-    sequence = sequence + 1, updated_at = now()
+    attendee_language = $10, sequence = sequence + 1, updated_at = now()
 WHERE id = $1 AND status = 'cancelled'
 RETURNING {_COLUMNS}"""
 
@@ -81,6 +85,8 @@ class Invitation:
     to: str
     booking: Booking
     subject: str
+    body: str
+    """The email's text, in the lead's language."""
     attachment: tuple[str, str, bytes]
     """`(filename, mime, bytes)`, as the mailer takes attachments."""
 
@@ -139,7 +145,7 @@ class LocalCalendar:
         _check_slot(slot)
         args = (
             slot.start, slot.end, slot.end + self._rules.buffer, attendee.name, attendee.email,
-            attendee.phone, title, description,
+            attendee.phone, title, description, attendee.language,
         )
         try:
             async with self._pool.acquire() as conn:
@@ -209,15 +215,25 @@ class LocalCalendar:
         if self._on_invitation is None or not row["attendee_email"]:
             return
         attendee = Attendee(
-            name=row["attendee_name"], email=row["attendee_email"], phone=row["attendee_phone"]
+            name=row["attendee_name"], email=row["attendee_email"], phone=row["attendee_phone"],
+            language=row["attendee_language"],
         )
         attachment = invitation_attachment(
             booking, attendee, self._organizer, row["title"], row["description"],
             sequence=row["sequence"],
         )
-        prefix = "Cancelled: " if booking.status == "cancelled" else ""
+        cancelled = booking.status == "cancelled"
+        language = attendee.language
+        subject = (
+            text("invitation.cancelled", language, title=row["title"]) if cancelled
+            else row["title"]
+        )
+        body = text(
+            "invitation.cancelled_body" if cancelled else "invitation.body", language,
+            subject=subject, file=attachment[0],
+        )
         invitation = Invitation(
-            to=row["attendee_email"], booking=booking, subject=prefix + row["title"],
+            to=row["attendee_email"], booking=booking, subject=subject, body=body,
             attachment=attachment,
         )
         try:

@@ -196,7 +196,8 @@ def test_scheduling_action(
         ("en", "Tue 8 Jan, 11:00 (Europe/Madrid)"),
         ("es", "mar 8 ene, 11:00 (Europe/Madrid)"),
         ("pt", "ter 8 jan, 11:00 (Europe/Madrid)"),
-        ("de", "Tue 8 Jan, 11:00 (Europe/Madrid)"),
+        ("de", "Di 8 Jan, 11:00 (Europe/Madrid)"),
+        ("xx", "Tue 8 Jan, 11:00 (Europe/Madrid)"),  # no such language file: English
     ],
 )
 def test_format_slot_in_the_leads_zone(language: str, expected: str) -> None:
@@ -265,7 +266,7 @@ def test_qualify_when_everything_is_known_proposes_a_call() -> None:
 
 
 def test_unsupported_language_gets_english() -> None:
-    assert text("ask.name", "de") == text("ask.name", "en")
+    assert text("ask.name", "xx") == text("ask.name", "en")
 
 
 def test_fallback_turns_are_counted() -> None:

@@ -216,7 +216,7 @@ async def test_postgres_down_during_a_handoff_retries_the_burst_and_the_lead_lan
             **llm_settings(llm),
         )
         async with running(app_client, settings, stand_ins) as e2e:
-            await e2e.meta("Hi, can someone from sales call me?")
+            await e2e.meta("Hi, can someone from sales call me about pricing?")
             await wait_until(lambda: llm.chat_requests, what="the model call")
             await proxy.cut()  # Postgres goes away while the model answers
             apology = fixed_text("errors.apology", "en")
@@ -240,7 +240,7 @@ async def test_postgres_down_during_a_handoff_retries_the_burst_and_the_lead_lan
     assert leads == [{"status": "handed_off"}]
     assert handoffs == [{"reason": "requested"}]
     assert emails == 1
-    assert inbound == ["Hi, can someone from sales call me?"]
+    assert inbound == ["Hi, can someone from sales call me about pricing?"]
 
 
 # --- Opt-out and idle expiry -------------------------------------------------------------------

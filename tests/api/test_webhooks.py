@@ -503,6 +503,28 @@ async def test_help_reset_and_human_commands(
         assert len(e2e.meta_replies()) == 4
 
 
+async def test_a_request_for_a_person_in_the_leads_language(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    """Every language's command and curated phrases hand off in the graph, with no model, and
+    the lead reads the handoff in their language: `/humano` after a Spanish greeting, a French
+    phrase, the German command, an Italian phrase."""
+    leads = {
+        "+34611000001": (["Hola, buenas", "/humano"], "es"),
+        "+33611000002": (["Je voudrais parler à un conseiller"], "fr"),
+        "+49151000003": (["/mensch"], "de"),
+        "+39311000004": (["Posso parlare con una persona?"], "it"),
+    }
+    async with running(app_client, settings_for(make_settings, stand_ins), stand_ins) as e2e:
+        for contact, (texts, language) in leads.items():
+            for number, said in enumerate(texts, 1):
+                await e2e.meta(said, contact=contact)
+                replies = await e2e.wait_meta_replies(number, contact=contact)
+            assert replies[-1] == fixed_text("handoff.requested", language)
+        rows = await e2e.fetch("SELECT status FROM leads")
+        assert [r["status"] for r in rows] == ["handed_off"] * len(leads)
+
+
 # --- Workers -----------------------------------------------------------------------------------
 
 

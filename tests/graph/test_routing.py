@@ -81,6 +81,13 @@ def said(text: str) -> dict[str, Any]:
         ({"stage": "handoff"}, ContactMode.BOT, "follow_up"),
         ({"stage": "qualification", **said("/human")}, ContactMode.BOT, "hand_over"),
         ({"stage": "qualification", **said("how much is it?")}, ContactMode.BOT, "qualification"),
+        # Certain requests skip the model, in every language; a hint goes to the agent's model.
+        ({"stage": "greeting", **said("/humano")}, ContactMode.BOT, "hand_over"),
+        ({"stage": "greeting", **said("Je veux parler à un humain")}, ContactMode.BOT, "hand_over"),
+        ({"stage": "qualification", **said("can I talk to someone about pricing?")},
+         ContactMode.BOT, "qualification"),
+        ({"stage": "greeting", **said("we need software where customers speak to an operator")},
+         ContactMode.BOT, "greeting"),
         ({"stage": "handoff"}, ContactMode.WAITING, END),
         ({"stage": "handoff", **said("/human")}, ContactMode.WAITING, END),
         ({"stage": "handoff", **said("/human")}, ContactMode.HUMAN, END),

@@ -28,6 +28,12 @@ BASE: dict[str, Any] = {
         ({"wants_human": True}, "requested"),
         ({"texts": ["/human"]}, "requested"),
         ({"texts": ["can I speak to a person?"]}, "requested"),
+        ({"texts": ["/humain"]}, "requested"),
+        # A hint is the model's to decide: only its `wants_human` hands off.
+        ({"texts": ["can I talk to someone about pricing?"]}, None),
+        ({"texts": ["can I talk to someone about pricing?"], "wants_human": True}, "requested"),
+        ({"texts": ["we need software for a call center where customers speak to an operator"]},
+         None),
         ({"streak": 3}, "unresolved"),
         ({"streak": 4}, "unresolved"),
         ({"streak": 2}, None),

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
+from domain.texts import text as fixed_text
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
 from pipeline.workers import WorkerPool
@@ -304,7 +305,7 @@ async def test_reset_and_help_commands(redis: aioredis.Redis) -> None:
     await workers.run_once()
     assert engine.resets == ["meta:+34600111222"]
     assert sender.texts[0] == "Done, we're starting over. How can I help you?"
-    assert sender.texts[1].startswith("I'm the sales assistant.")
+    assert sender.texts[1] == fixed_text("commands.help", "es")  # /ayuda is Spanish
     assert engine.runs == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
@@ -16,6 +17,7 @@ from icalendar import Calendar as ICalendar
 
 from core.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations
 from domain.booking import Attendee, Booking, DayWindow, Slot
+from domain.texts import text
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.local import Invitation, LocalCalendar
 from integrations.calendar.slots import SlotRules
@@ -38,7 +40,8 @@ async def migrate(pool: asyncpg.Pool, tmp_path: Path) -> None:
         except MigrationError:
             mine = tmp_path / "migrations"
             mine.mkdir()
-            shutil.copy(MIGRATIONS_DIR / "0002_calendar.sql", mine)
+            for name in ("0002_calendar.sql", "0004_calendar_attendee_language.sql"):
+                shutil.copy(MIGRATIONS_DIR / name, mine)
             await apply_migrations(conn, mine)
 
 
@@ -165,6 +168,28 @@ async def test_invitation_is_an_ics_attachment(
     assert str(event["ATTENDEE"]) == "mailto:ana@example.com"
     await book(calendar, (await calendar.free_slots(after=NOW))[0], "k2", who=LUIS)
     assert len(invitations) == 1  # no email known: nothing to send
+
+
+async def test_invitation_emails_speak_the_leads_language(
+    calendar: LocalCalendar, invitations: list[Invitation]
+) -> None:
+    """Written in the attendee's language, kept with the booking: a move or a cancellation,
+    which know only the booking's id, speak it too."""
+    first, second = (await calendar.free_slots(after=NOW))[:2]
+    booking = await book(calendar, first, "fr", who=dataclasses.replace(ANA, language="fr"))
+    await calendar.reschedule(booking.id, second)
+    await calendar.cancel(booking.id)
+    await book(calendar, first, "unknown")  # no language: the catalogue's default
+    new, moved, cancelled, english = invitations
+    body = text("invitation.body", "fr", subject="Call with Acme", file="invite.ics")
+    assert (new.subject, new.body) == ("Call with Acme", body) == (moved.subject, moved.body)
+    assert body.startswith("Call with Acme\n\nL'invitation est en pièce jointe (invite.ics)")
+    assert cancelled.subject == "Annulé : Call with Acme"
+    assert cancelled.body == text(
+        "invitation.cancelled_body", "fr", subject="Annulé : Call with Acme", file="invite.ics"
+    )
+    assert english.body == text("invitation.body", "en", subject="Call with Acme",
+                                file="invite.ics")
 
 
 async def test_failing_invitation_hook_does_not_undo_the_booking(
