@@ -39,6 +39,7 @@ from typing import Annotated, Any, TypedDict
 from urllib.parse import urlsplit
 
 import psycopg
+import redis.asyncio as aioredis
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -61,7 +62,7 @@ from core.connections import open_redis
 from core.embedded import start_postgres, start_redis
 from graph.checkpoint import AsyncRedisSaver
 from graph.checkpoint.aio import _Script, _ScriptLane
-from graph.checkpoint.base import GET_SCRIPT, PUT_SCRIPT, PUT_WRITES_SCRIPT
+from graph.checkpoint.base import PUT_SCRIPT, PUT_WRITES_SCRIPT
 from graph.lead import Budget, LeadProfile, Need
 from graph.state import SERDE_ALLOWLIST
 
@@ -181,16 +182,15 @@ class PublicApiRedisSaver(AsyncRedisSaver):
     redis-py's script objects on the shared client instead of `_ScriptLane`: the same scripts
     and round trips, through the public API."""
 
-    def __init__(self, redis: Any, **kwargs: Any) -> None:
-        super().__init__(redis, **kwargs)
-        self._public_get = redis.register_script(GET_SCRIPT)
+    def __init__(self, redis: aioredis.Redis, **kwargs: Any) -> None:
+        super().__init__(redis, **kwargs)  # registers GET_SCRIPT as `_get_script`, for alist
         self._public_put = redis.register_script(PUT_SCRIPT)
         self._public_put_writes = redis.register_script(PUT_WRITES_SCRIPT)
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id = config["configurable"]["thread_id"]
         args = self.get_args(config)
-        reply = await self._public_get(keys=[self.thread_key(thread_id)], args=args)
+        reply = await self._get_script(keys=[self.thread_key(thread_id)], args=args)
         return None if reply is None else self.load_tuple(thread_id, args[0].decode(), reply)
 
     async def aput(

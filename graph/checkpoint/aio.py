@@ -22,8 +22,8 @@ same scripts and round trips through the public API (`register_script` objects: 
 `execute_command` on the shared pool), measured on this 2-core machine, shared and busy, with
 redis-py 8.1 and the machine's Redis 7.0 and Postgres (REDIS_URL, DATABASE_URL set); the public
 API cost:
-- a graph turn: p50 1.09-1.18x with durability "exit" (the app's), 1.14-1.22x with "async", in
-  5 runs of `uv run python -m bench.bench_checkpointer` (its "public API" row over "history",
+- a graph turn: p50 1.08-1.18x with durability "exit" (the app's), 1.14-1.22x with "async", in
+  6 runs of `uv run python -m bench.bench_checkpointer` (its "public API" row over "history",
   interleaved turn by turn in one process);
 - the service: 14% fewer turns/s (median public/lane 0.86, range 0.54-1.74; the public API ahead
   in 6 of 30 pairs) and 11% more server CPU per turn, in 10 runs of each alternating, 3 worker
