@@ -7,6 +7,11 @@ runs it, and with full history), and `AsyncPostgresSaver`. Prints p50/p95 turn t
 the issue sets targets for, and Redis memory per thread (`MEMORY USAGE` of its key). Prints
 figures only; asserts nothing.
 
+`AsyncRedisSaver (history, public API)` is our saver with the calls a graph turn makes sent
+through redis-py's public API (script objects: `EVALSHA` through `Redis.execute_command`) instead
+of its `_ScriptLane`: what the lane saves, measured in the same run (see `graph.checkpoint.aio`
+for the decision it backs).
+
 One more variant says how low a Redis saver could go here: `InMemorySaver` plus one bare round
 trip to Redis per saver call (a one-line script on one key, through the same connections and
 request path as our saver, no payload). LangGraph awaits saver calls one after another, so that
@@ -27,16 +32,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 from urllib.parse import urlsplit
 
 import psycopg
+import redis.asyncio as aioredis
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -51,6 +63,7 @@ from core.embedded import start_postgres, start_redis
 from domain.lead import Budget, LeadProfile, Need
 from graph.checkpoint import AsyncRedisSaver
 from graph.checkpoint.aio import _Script, _ScriptLane
+from graph.checkpoint.base import PUT_SCRIPT, PUT_WRITES_SCRIPT
 from graph.state import SERDE_ALLOWLIST
 
 THREADS = 30
@@ -64,6 +77,7 @@ TARGET_VS_MEMORY = 1.5
 TARGET_VS_POSTGRES = 2.5
 TARGET_BYTES_PER_THREAD = 64 * 1024
 FLOOR = "floor: memory + bare RTs"
+PUBLIC = "AsyncRedisSaver (history, public API)"
 
 LEAD_TEXT = (
     "Hola! Somos una clínica dental con tres sedes en Valencia y queremos cambiar el sistema de "
@@ -161,6 +175,52 @@ class RoundTripFloor(InMemorySaver):
     async def aput_writes(self, *args: Any, **kwargs: Any) -> None:
         await self._round_trip()
         self.put_writes(*args, **kwargs)
+
+
+class PublicApiRedisSaver(AsyncRedisSaver):
+    """`AsyncRedisSaver` with get, put and put_writes (the calls of a graph turn) run by
+    redis-py's script objects on the shared client instead of `_ScriptLane`: the same scripts
+    and round trips, through the public API."""
+
+    def __init__(self, redis: aioredis.Redis, **kwargs: Any) -> None:
+        super().__init__(redis, **kwargs)  # registers GET_SCRIPT as `_get_script`, for alist
+        self._public_put = redis.register_script(PUT_SCRIPT)
+        self._public_put_writes = redis.register_script(PUT_WRITES_SCRIPT)
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id = config["configurable"]["thread_id"]
+        args = self.get_args(config)
+        reply = await self._get_script(keys=[self.thread_key(thread_id)], args=args)
+        return None if reply is None else self.load_tuple(thread_id, args[0].decode(), reply)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id = config["configurable"]["thread_id"]
+        args = self.put_args(config, checkpoint, metadata, new_versions)
+        await self._public_put(keys=[self.thread_key(thread_id)], args=args)
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": config["configurable"].get("checkpoint_ns", ""),
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id = config["configurable"]["thread_id"]
+        args = self.put_writes_args(config, writes, task_id, task_path)
+        await self._public_put_writes(keys=[self.thread_key(thread_id)], args=args)
 
 
 def _human(text: str) -> HumanMessage:
@@ -281,13 +341,13 @@ def _where(url: str, env: str) -> str:
 
 def report(durability: str, variants: list[Variant]) -> None:
     _out(f"durability={durability!r}")
-    _out(f"  {'saver':28s} {'p50 ms':>8s} {'p95 ms':>8s} {'mean ms':>8s}")
+    _out(f"  {'saver':37s} {'p50 ms':>8s} {'p95 ms':>8s} {'mean ms':>8s}")
     p50: dict[str, float] = {}
     for variant in variants:
         timings = variant.timings
         p50[variant.name] = _pct(timings, 0.5)
         _out(
-            f"  {variant.name:28s} {p50[variant.name] * 1000:8.2f} "
+            f"  {variant.name:37s} {p50[variant.name] * 1000:8.2f} "
             f"{_pct(timings, 0.95) * 1000:8.2f} {statistics.fmean(timings) * 1000:8.2f}"
         )
     redis, memory, postgres = (
@@ -304,6 +364,10 @@ def report(durability: str, variants: list[Variant]) -> None:
     _out(
         "  p50 AsyncRedisSaver (history) / InMemorySaver:      "
         f"{p50['AsyncRedisSaver (history)'] / memory:5.2f}x"
+    )
+    _out(
+        f"  p50 {PUBLIC} / AsyncRedisSaver (history): "
+        f"{p50[PUBLIC] / p50['AsyncRedisSaver (history)']:5.2f}x (what _ScriptLane saves)"
     )
     floor_variant = next(v for v in variants if v.name == FLOOR)
     assert isinstance(floor_variant.saver, RoundTripFloor)
@@ -338,6 +402,9 @@ async def main() -> None:
         history = AsyncRedisSaver(
             client, ttl_seconds=TTL_SECONDS, prefix=prefix, shallow=False, serde=_serde()
         )
+        public = PublicApiRedisSaver(
+            client, ttl_seconds=TTL_SECONDS, prefix=prefix, shallow=False, serde=_serde()
+        )
         postgres = await stack.enter_async_context(postgres_saver(database_url))
 
         _out(
@@ -363,6 +430,7 @@ async def main() -> None:
                         durability=durability),
                 Variant("AsyncRedisSaver (history)", tag + "history", history,
                         durability=durability),
+                Variant(PUBLIC, tag + "public", public, durability=durability),
                 Variant("AsyncPostgresSaver", tag + "postgres", postgres, durability=durability),
                 Variant(FLOOR, tag + "floor", RoundTripFloor(client, prefix=prefix, serde=_serde()),
                         durability=durability),
@@ -390,8 +458,10 @@ async def main() -> None:
                     f"after the turn, as the app runs): mean {statistics.fmean(sizes):,.0f} B, "
                     f"max {max(sizes):,} B (target < {TARGET_BYTES_PER_THREAD:,} B)"
                 )
-            for durability in DURABILITIES:
-                for n in range(THREADS):
+        savers = {"shallow": shallow, "history": history, "public": public}
+        for durability in DURABILITIES:
+            for n in range(THREADS):
+                for label, saver in savers.items():
                     await saver.adelete_thread(f"bench:{durability}-{label}:{n}")
         _out(f"total bench time {time.perf_counter() - started:.1f} s")
 

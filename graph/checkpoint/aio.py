@@ -5,17 +5,35 @@ pool and its settings: address, auth, TLS, timeouts, retry policy); tools and te
 own with `from_conn_string`. Async only: the graph runs with `ainvoke`/`astream`, and a sync call
 would block the event loop this saver lives on.
 
-Why the hot path (`aput`, `aput_writes`, `aget_tuple`, and `aprune` of one thread) does not go
-through `Redis.execute_command`: LangGraph awaits saver calls one after another (up to 8 a turn),
-and redis-py spends more client CPU per call on its pool bookkeeping, observability hooks, send
-deadline task and generic argument packing than the script takes on the server. `_ScriptLane`
-leases connections from the client's own pool, keeps them between calls, and sends EVALSHA
-requests (or, to read a shallow thread, HGETALL + PEXPIRE) packed here (keys and arguments are
-bytes already), with the client's retry policy and a NOSCRIPT fallback. Each call still waits for
-Redis's reply: a returned `aput`/`aput_writes` means the data is in Redis. Leased connections stay
-counted as in use by the pool for the saver's life (at most `LANE_IDLE_MAX` idle ones), so build
-one saver per client and keep it, as the app does; `client.aclose()` disconnects them with the
-rest of the pool.
+Why the hot path (`aput`, `aput_writes`, `aget_tuple`, `alatest_id`, and `aprune` of one thread)
+does not go through `Redis.execute_command`: LangGraph awaits saver calls one after another (up
+to 8 a turn), and redis-py spends more client CPU per call on its pool bookkeeping, observability
+hooks, send deadline task and generic argument packing than the script takes on the server.
+`_ScriptLane` leases connections from the client's own pool, keeps them between calls, and sends
+EVALSHA requests (or, to read a shallow thread, HGETALL + PEXPIRE) packed here (keys and
+arguments are bytes already), with the client's retry policy and a NOSCRIPT fallback. Each call
+still waits for Redis's reply: a returned `aput`/`aput_writes` means the data is in Redis. Leased
+connections stay counted as in use by the pool for the saver's life (at most `LANE_IDLE_MAX` idle
+ones), so build one saver per client and keep it, as the app does; `client.aclose()` disconnects
+them with the rest of the pool.
+
+The lane uses redis-py internals, which an upgrade may change. Issue #12 weighed it against the
+same scripts and round trips through the public API (`register_script` objects: EVALSHA through
+`execute_command` on the shared pool), measured on this 2-core machine, shared and busy, with
+redis-py 8.1 and the machine's Redis 7.0 and Postgres (REDIS_URL, DATABASE_URL set); the public
+API cost:
+- a graph turn: p50 1.08-1.18x with durability "exit" (the app's), 1.14-1.22x with "async", in
+  6 runs of `uv run python -m bench.bench_checkpointer` (its "public API" row over "history",
+  interleaved turn by turn in one process);
+- the service: 14% fewer turns/s (median public/lane 0.86, range 0.54-1.74; the public API ahead
+  in 6 of 30 pairs) and 11% more server CPU per turn, in 10 runs of each alternating, 3 worker
+  layouts each, of section 3 (sustained turns/s) of `uv run python -m bench.bench_pipeline`, on
+  this tree and on a copy whose hot path was that public-API variant.
+That is over the 5% of turns/s the issue allows, so the lane stays, pinned:
+tests/graph/test_checkpoint_lane.py fails, naming the internal, when redis-py changes one it
+relies on (pool lending and release, `connection_kwargs`, `socket_timeout`, packed sends and
+their replies and error replies, NOSCRIPT, `call_with_retry`, disconnect on a cancelled read or a
+closed socket, `aclose` of leased connections).
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ erases it, and an interrupted run resumes in shallow mode."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from typing import Annotated, Any, TypedDict, cast
 from zoneinfo import ZoneInfo
@@ -21,6 +20,10 @@ from domain.lead import Budget, LeadProfile, Need, Timeline
 from graph.checkpoint import AsyncRedisSaver
 
 MADRID = ZoneInfo("Europe/Madrid")
+TTL_SECONDS = 600
+TTL_MS = TTL_SECONDS * 1000
+# How far below the TTL a key's PTTL may be when read right after the write that set it.
+SLACK_MS = 10_000
 
 
 class State(TypedDict, total=False):
@@ -93,14 +96,22 @@ async def test_state_round_trips_through_redis_into_a_new_saver(redis_url: str) 
     assert state["last_seen"].utcoffset() == dt.timedelta(hours=1)
 
 
-async def test_an_expired_conversation_starts_fresh(redis: aioredis.Redis) -> None:
-    saver = AsyncRedisSaver(redis, ttl_seconds=1)
+async def test_an_idle_conversation_expires_after_the_ttl(redis: aioredis.Redis) -> None:
+    saver = AsyncRedisSaver(redis, ttl_seconds=TTL_SECONDS)
     graph = _build(saver)
     config = _thread("meta:5511999990000")
     await graph.ainvoke(_turn("first visit"), config)
     assert len((await graph.aget_state(config)).values["messages"]) == 2
 
-    await asyncio.sleep(1.5)  # longer than the TTL: the conversation has been idle too long
+    # The whole conversation is set to expire one TTL after its last use.
+    keys = cast(list[bytes], await redis.keys("*"))
+    assert keys
+    for key in keys:
+        assert TTL_MS - SLACK_MS < await redis.pttl(key) <= TTL_MS, key
+    # Idle for the whole TTL: Redis drops the keys. (A non-positive PEXPIRE deletes a key, as
+    # its expiry would, without the test waiting for the clock.)
+    for key in keys:
+        await redis.pexpire(key, 0)
 
     assert await saver.aget_tuple(config) is None
     assert await redis.keys("*") == []
@@ -108,13 +119,18 @@ async def test_an_expired_conversation_starts_fresh(redis: aioredis.Redis) -> No
     assert [m.content for m in result["messages"]] == ["back again", "got: back again"]
 
 
-async def test_an_active_conversation_keeps_its_state(redis: aioredis.Redis) -> None:
-    saver = AsyncRedisSaver(redis, ttl_seconds=2)
+async def test_use_refreshes_the_ttl_so_an_active_conversation_keeps_its_state(
+    redis: aioredis.Redis,
+) -> None:
+    saver = AsyncRedisSaver(redis, ttl_seconds=TTL_SECONDS)
     graph = _build(saver)
     config = _thread("t")
+    gap_ms = TTL_MS * 7 // 10  # each gap is well under the TTL; the four add up to more
     for text in ("one", "two", "three", "four"):
         await graph.ainvoke(_turn(text), config)
-        await asyncio.sleep(0.7)  # each gap is well under the TTL; all of them add up to more
+        [key] = cast(list[bytes], await redis.keys("*"))
+        assert TTL_MS - SLACK_MS < await redis.pttl(key) <= TTL_MS  # the turn refreshed it
+        await redis.pexpire(key, TTL_MS - gap_ms)  # idle for gap_ms: that much of the TTL is gone
     assert len((await graph.aget_state(config)).values["messages"]) == 8
 
 
