@@ -262,6 +262,8 @@ def _company_run(clause: Clause, start: int, *, strict_case: bool) -> str | None
     for index in range(start, min(len(toks), start + 6)):
         token = toks[index]
         following = toks[index + 1] if index + 1 < len(toks) else None
+        if token.key.isdigit() and not run:
+            break  # "we are 20 people"; "Studio 54" and "3M" are fine
         if token.capitalised or token.text[:1].isdigit() or not strict_case:
             run.append(token)
         elif (
@@ -305,6 +307,7 @@ def _owned_or_registered(clause: Clause) -> str | None:
 _STRONG_NAME = Phrases(w.NAME_PHRASES_STRONG)
 _WEAK_NAME = Phrases(w.NAME_PHRASES_WEAK)
 _COMPANY_CUES = Phrases(w.COMPANY_CUES)
+_COMPANY_CUES_WEAK = Phrases(w.COMPANY_CUES_WEAK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,8 +370,8 @@ def read_identity(parts: Sequence[Clause], *, asked: bool) -> tuple[str | None, 
     that is nothing but a name ("Sam", "Sam here"). Not asked, a clause that is only a
     capitalised name counts when the next one is a business ("Sam, Sam's Bakery"). The company
     comes from "from/de <Company>" after the name, "my company is <Company>", a clause that
-    names a business by its form ("Sam's Bakery", "Acme Ltd"), or the clause right after a
-    name given on its own ("Ana, Acme")."""
+    names a business by its form ("Sam's Bakery", "Acme Ltd"), "we are <Company>", or the
+    clause right after a name ("Ana, Acme")."""
     name: str | None = None
     company: str | None = None
     name_at: int | None = None
@@ -408,6 +411,11 @@ def read_identity(parts: Sequence[Clause], *, asked: bool) -> tuple[str | None, 
         found = _COMPANY_CUES.find(clause.keys)
         if found is not None:
             company = _company_run(clause, found[1], strict_case=False)
+        elif (found := _COMPANY_CUES_WEAK.find(clause.keys)) is not None:
+            start = found[1]
+            if start + 1 < len(clause.tokens) and clause.tokens[start].key in _NAME_ARTICLES:
+                start += 1  # "somos a Padaria..."
+            company = _company_run(clause, start, strict_case=True)
         else:
             company = _owned_or_registered(clause)
         if company is None and name_at is not None and position == name_at + 1:
@@ -488,6 +496,13 @@ def read_budget(parts: Sequence[Clause], *, asked: bool) -> BudgetAnswer | None:
 
 
 # --- Authority ---------------------------------------------------------------------------------
+_ACKNOWLEDGEMENTS = frozenset(
+    "ok okay k alright fine cool sure vale dale bueno beleza blz d'accord daccord".split()
+)
+"""Words that acknowledge but do not answer an either-or question ("ok" to "you or someone
+else?")."""
+
+
 def read_authority(parts: Sequence[Clause], *, asked: bool, text: str) -> tuple[str, bool] | None:
     """Whether the lead decides, with their words: "I decide", "my boss signs off" anywhere;
     a plain yes or no only when the bot just asked (`asked`), and never from a non-answer ("não
@@ -496,7 +511,8 @@ def read_authority(parts: Sequence[Clause], *, asked: bool, text: str) -> tuple[
         stated = parse_decides_stated(clause.text)
         if stated is not None:
             return clause.text, stated
-    if asked and not is_evasive(text):
+    keys = [t.key for t in tokens(text)]
+    if asked and not is_evasive(text) and not all(key in _ACKNOWLEDGEMENTS for key in keys):
         answer = parse_yes_no(text)
         if answer is not None:
             return text.strip()[:1000], answer

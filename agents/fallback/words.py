@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "COMPANY_CUES",
+    "COMPANY_CUES_WEAK",
     "COUNTRIES",
     "EVASIVE_PHRASES",
     "FUNCTION_WORDS",
@@ -204,6 +205,12 @@ COMPANY_CUES: tuple[str, ...] = (
     "lavoro in",
 )
 """Phrases after which the lead's company follows."""
+
+COMPANY_CUES_WEAK: tuple[str, ...] = (
+    "we are", "we're", "somos", "nous sommes", "wir sind", "siamo",
+)
+"""Phrases after which a company follows only if it is capitalised ("we are Acme", "somos a
+Padaria Pão Quente"; not "we are 20 people")."""
 
 LEGAL_SUFFIXES = _words(
     "ltd ltda llc inc corp co plc gmbh ag kg ug sa sas sarl sl srl spa me eireli bv nv oy ab "

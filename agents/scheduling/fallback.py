@@ -8,6 +8,7 @@ repeat the first two. A new offer after one the lead did not pick from is a non-
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Literal
 
 from agents.draft import Draft, make_draft
@@ -82,7 +83,9 @@ async def fallback_turn(
         if action == "offer" and offers >= MAX_OFFERS:
             reply, wants_human, resolved = "", True, False  # a person finds a time with them
         elif action == "offer":
-            reply += await _offer(tools, lang)
+            # Again after an offer the lead picked nothing from: the times after those.
+            later = view.offered_slots[-1].end if offers and view.offered_slots else None
+            reply += await _offer(tools, lang, after=later)
             asked, resolved = asking(SLOTS, offers + 1), offers == 0
     return make_draft(
         view, agent="scheduling", reply=reply,
@@ -93,10 +96,10 @@ async def fallback_turn(
     )
 
 
-async def _offer(tools: CalendarTools, language: str) -> str:
+async def _offer(tools: CalendarTools, language: str, *, after: datetime | None) -> str:
     if tools.calendar is None:
         return text("slots.no_calendar", language)
-    outcome = await tools.find_free_slots({"after": None})
+    outcome = await tools.find_free_slots({"after": after.isoformat() if after else None})
     if outcome == UNAVAILABLE:
         return text("slots.none", language)
     return offer_reply(tools.offered, tools.zone, language)

@@ -17,6 +17,7 @@ from agents.fallback.parsers import (
 )
 from agents.fallback.policy import (
     FALLBACK_TURNS,
+    ITEMS,
     FallbackStep,
     asking,
     format_slot,
@@ -28,7 +29,7 @@ from agents.fallback.policy import (
 from domain.booking import Slot
 from domain.business import load_business
 from domain.language import detect_language
-from domain.lead import Budget, LeadProfile, Need
+from domain.lead import Authority, Budget, LeadProfile, Need
 from domain.texts import text
 
 
@@ -219,6 +220,12 @@ def test_asking_round_trips(item: str | None, times: int, asked: str | None) -> 
     assert read_asked(asked) == ((item, times) if item else (None, 0))
 
 
+KNOWN: dict[str, object] = {
+    "name": "Ana", "need": Need(words="a CRM"), "budget": Budget(words="5k", amount=5000),
+    "authority": Authority(words="I decide", decides=True),
+}
+
+
 def say(asked: str | None, *texts: str, profile: LeadProfile | None = None,
         language: str | None = "en", first_turn: bool = False,
         profile_name: str | None = None) -> FallbackStep:
@@ -274,6 +281,28 @@ def test_qualify_when_everything_is_known_proposes_a_call() -> None:
     step = say("authority", "I decide", profile=profile)
     step = say(step.asked, "next week", profile=step.profile)
     assert step.asked is None and "book a call" in step.reply and not step.wants_human
+
+
+@pytest.mark.parametrize("item", ["name", "need", "budget", "authority", "timeline"])
+@pytest.mark.parametrize(
+    "answer",
+    ["hmm", "depende", "não sei ainda", "not sure", "this is useless", "queria saber mais",
+     "how much do you usually charge?", "ok", "👍", "je ne sais pas", "keine Ahnung", "boh"],
+)
+def test_evasive_answers_store_nothing(item: str, answer: str) -> None:
+    profile = LeadProfile.model_validate(
+        {k: v for k, v in KNOWN.items() if ITEMS.index(k) < ITEMS.index(item)}
+    )
+    step = say(item, answer, profile=profile)
+    assert step.profile.model_dump(exclude={"language"}) == profile.model_dump(
+        exclude={"language"}
+    )
+    if answer == "how much do you usually charge?":  # answered from the prices, then asked again
+        assert step.resolved and step.asked == item
+        assert step.reply.endswith(text(f"ask.{item}", step.language))
+    else:
+        assert not step.resolved and step.asked == f"{item}/2"
+        assert step.reply.endswith(text(f"ask_again.{item}", step.language))
 
 
 @pytest.mark.parametrize("answer", ["hmm", "not sure", "this is useless", "ok", "👍"])

@@ -177,6 +177,9 @@ def test_valid_company(candidate: str, expected: str | None) -> None:
         ("trabajo en Panadería Sol", False, (None, "Panadería Sol")),
         ("Acme Ltd", False, (None, "Acme Ltd")),
         ("we are 20 people", True, (None, None)),
+        ("We are Studio 54", False, (None, "Studio 54")),
+        ("somos a Padaria Pão Quente", False, (None, "Padaria Pão Quente")),
+        ("we're interested", False, (None, None)),
     ],
 )
 def test_read_identity(text: str, asked: bool, expected: tuple[str | None, str | None]) -> None:
@@ -253,6 +256,7 @@ def test_read_budget(
         ("decido io", True, ("decido io", True)),
         ("hmm", True, None), ("depende", True, None), ("não sei ainda", True, None),
         ("no sé", True, None), ("not sure", True, None), ("je ne sais pas", True, None),
+        ("ok", True, None), ("vale", True, None),
     ],
 )
 def test_read_authority(text: str, asked: bool, expected: tuple[str, bool] | None) -> None:
