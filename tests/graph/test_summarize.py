@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 
 from graph.summarize import MAX_SUMMARY_CHARS, clip, fold_history, messages_to_fold, plain_summary
 
@@ -42,7 +42,7 @@ def test_plain_summary_stays_bounded() -> None:
 
 
 def test_plain_summary_lists_the_bots_questions_with_the_leads_answers() -> None:
-    old = [
+    old: list[AnyMessage] = [
         HumanMessage("Hi", id="1"),
         AIMessage("Hi! Thanks for writing to us. Who am I talking to? What's your name?", id="2"),
         HumanMessage("Sam", id="3"),
