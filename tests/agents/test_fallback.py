@@ -30,7 +30,7 @@ from domain.booking import Slot
 from domain.business import load_business
 from domain.language import detect_language
 from domain.lead import Authority, Budget, LeadProfile, Need
-from domain.texts import text
+from domain.texts import LANGUAGES, catalogue, text
 
 
 @pytest.mark.parametrize(
@@ -367,6 +367,13 @@ def test_a_question_the_profile_cannot_answer_is_a_non_answer() -> None:
                profile=LeadProfile(name="Ana", need=Need(words="CRM")))
     assert not step.resolved and step.asked == "budget/2"
     assert step.reply == text("faq.unknown", "en") + " " + text("ask_again.budget", "en")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_has_the_fallbacks_texts(language: str) -> None:
+    keys = {"ask.skip", "faq.prices", "faq.unknown", *(f"ask_again.{item}" for item in ITEMS)}
+    assert keys <= catalogue()[language].keys()
+    assert "{prices}" in text("faq.prices", language)
 
 
 def test_unsupported_language_gets_english() -> None:
