@@ -431,6 +431,7 @@ def read_identity(parts: Sequence[Clause], *, asked: bool) -> tuple[str | None, 
 
 # --- Need --------------------------------------------------------------------------------------
 _NEED = Phrases(w.NEED_CUES)
+_NEED_WINDOW = 12
 
 
 def _content(toks: Iterable[Token]) -> bool:
@@ -448,13 +449,16 @@ def read_need(parts: Sequence[Clause], *, asked: bool) -> str | None:
     just asked (`asked`), the first clause that says something and is not a question or a
     non-answer."""
     for clause in parts:
-        found = _NEED.find(clause.keys)
+        keys = clause.keys
+        found = _NEED.find(keys)
         while found is not None:
-            rest = clause.tokens[found[1]:]
+            # What is needed follows the cue closely; a window keeps this linear.
+            rest = clause.tokens[found[1]:found[1] + _NEED_WINDOW]
             if rest and rest[0].key not in w.PRONOUN_OBJECTS and _content(rest):
-                if not is_evasive(clause.text):
-                    return clause.text
-            found = _NEED.find(clause.keys, found[0] + 1)
+                if is_evasive(clause.text):
+                    break
+                return clause.text
+            found = _NEED.find(keys, found[0] + 1)
     if asked:
         for clause in parts:
             if is_question(clause) or is_evasive(clause.text):
