@@ -245,8 +245,10 @@ def valid_company(candidate: str) -> str | None:
     keys = [t.key for t in tokens(text)]
     if not 1 <= len(text.split()) <= 6 or not keys:
         return None
-    if keys[0] in w.FUNCTION_WORDS and not (keys[0] in _ARTICLES and len(keys) > 1):
-        return None
+    if keys[0] in w.FUNCTION_WORDS and not (
+        keys[0] in _ARTICLES and len(keys) > 1 and text[0].isupper()
+    ):
+        return None  # "a bank"; "The Bakery Co" and "El Martillo" are fine
     if all(key in w.NOT_NAME_WORDS or key in w.NAME_PARTICLES for key in keys):
         return None
     if " ".join(keys) in w.COUNTRIES or is_evasive(text):
@@ -414,7 +416,7 @@ def read_identity(parts: Sequence[Clause], *, asked: bool) -> tuple[str | None, 
         elif (found := _COMPANY_CUES_WEAK.find(clause.keys)) is not None:
             start = found[1]
             if start + 1 < len(clause.tokens) and clause.tokens[start].key in _NAME_ARTICLES:
-                start += 1  # "somos a Padaria..."
+                start += 1  # "somos a Padaria...", "trabalho na" has it built in
             company = _company_run(clause, start, strict_case=True)
         else:
             company = _owned_or_registered(clause)

@@ -23,6 +23,7 @@ __all__ = [
     "LEGAL_SUFFIXES",
     "MONTHS",
     "MONTH_PREPOSITIONS",
+    "NATIONALITIES",
     "NAME_PARTICLES",
     "NAME_PHRASES_STRONG",
     "NAME_PHRASES_WEAK",
@@ -96,14 +97,16 @@ GENERIC_WORDS = _words(
     "crazy silly funny joke kidding spam fake bot robot machine serious lol haha hahaha hmm hm "
     "ok okay yeah yep nope nah thanks thank sorry hello hi hey bye test testing price prices "
     "pricing cost costs expensive cheap free money budget quote product products service "
-    "services company business anyway whatever usually charge",
+    "services company business anyway whatever usually charge myself yourself ourselves "
+    "freelance freelancer self-employed independent new back ready happy glad excited busy "
+    "available late early",
     # es
     "quiero queria quisiera querer necesito necesitamos saber conocer ver informacion "
     "detalles algo nada cosa cosas pregunta preguntas ayuda hablar decir preguntar interesa "
     "interesado interesada bueno buena malo mala bien mal genial inutil estupido ridiculo raro "
     "aburrido broma jaja jajaja precio precios costo costos caro barato gratis dinero "
     "presupuesto cotizacion producto productos servicio servicios empresa negocio hola gracias "
-    "perdon vale claro dale",
+    "perdon vale claro dale mismo misma autonomo autonoma independiente",
     # pt
     "quero gostaria precisamos preciso informacao informacoes coisa coisas pergunta perguntas "
     "ajuda falar dizer perguntar interessado interessada bom boa mau ruim bem otimo legal "
@@ -152,8 +155,19 @@ LABEL_WORDS = _words(
 )
 """What people put in a WhatsApp profile name that is not their name ("Mom ❤️ phone")."""
 
+NATIONALITIES = _words(
+    "american british english canadian mexican brazilian argentinian argentine chilean "
+    "colombian peruvian spanish portuguese french german italian dutch swiss european latino "
+    "latina brasileiro brasileira mexicano mexicana argentino argentina chileno chilena "
+    "colombiano colombiana peruano peruana espanol espanola portugues portuguesa "
+    "francesa aleman alemana italiano italiana francais francaise allemand deutsch deutsche "
+    "italienisch italiener",
+)
+"""Capitalised after "I'm" in English ("I'm Brazilian"), never a name ("francés" is left out:
+Frances is a name)."""
+
 NOT_NAME_WORDS = (
-    FUNCTION_WORDS | GENERIC_WORDS | ROLE_WORDS | WORK_WORDS | LABEL_WORDS
+    FUNCTION_WORDS | GENERIC_WORDS | ROLE_WORDS | WORK_WORDS | LABEL_WORDS | NATIONALITIES
 ) - _words("will may mia ella elle lei ai")
 """A candidate name with one of these words (outside a particle) is not a name."""
 
@@ -196,21 +210,21 @@ unless the bot just asked for the name."""
 
 COMPANY_CUES: tuple[str, ...] = (
     "my company is", "our company is", "the company is", "company is", "company name is",
-    "i work at", "i work for", "we are from", "mi empresa es", "nuestra empresa es",
-    "la empresa es", "trabajo en", "trabajo para", "minha empresa e", "nossa empresa e",
-    "a empresa e", "trabalho na", "trabalho no", "trabalho em", "trabalho para",
-    "mon entreprise est", "notre entreprise est", "ma societe est", "je travaille chez",
-    "je travaille pour", "meine firma ist", "unsere firma ist", "ich arbeite bei",
-    "wir sind von", "la mia azienda e", "la nostra azienda e", "lavoro per", "lavoro presso",
-    "lavoro in",
+    "mi empresa es", "nuestra empresa es", "la empresa es", "minha empresa e",
+    "nossa empresa e", "a empresa e", "mon entreprise est", "notre entreprise est",
+    "ma societe est", "meine firma ist", "unsere firma ist", "la mia azienda e",
+    "la nostra azienda e",
 )
-"""Phrases after which the lead's company follows."""
+"""Phrases that name the lead's company, whatever its case ("my company is acme")."""
 
 COMPANY_CUES_WEAK: tuple[str, ...] = (
-    "we are", "we're", "somos", "nous sommes", "wir sind", "siamo",
+    "i work at", "i work for", "trabajo en", "trabajo para", "trabalho na", "trabalho no",
+    "trabalho em", "trabalho para", "je travaille chez", "je travaille pour", "ich arbeite bei",
+    "lavoro per", "lavoro presso", "lavoro in", "we are", "we're", "somos", "nous sommes",
+    "wir sind", "siamo",
 )
-"""Phrases after which a company follows only if it is capitalised ("we are Acme", "somos a
-Padaria Pão Quente"; not "we are 20 people")."""
+"""Phrases after which a company follows only if it is capitalised ("I work at Globex",
+"somos a Padaria Pão Quente"; not "I work at a bank", "we are 20 people")."""
 
 LEGAL_SUFFIXES = _words(
     "ltd ltda llc inc corp co plc gmbh ag kg ug sa sas sarl sl srl spa me eireli bv nv oy ab "

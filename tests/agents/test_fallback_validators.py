@@ -81,7 +81,7 @@ def test_not_evasive(text: str) -> None:
         ("J. Smith", "J. Smith"), ("Lucía", "Lucía"), ("João", "João"), ("Will", "Will"),
         ("May", "May"), ("Mia", "Mia"), ("Dana!", "Dana"), ("  Ana  ", "Ana"),
         ("Ana Maria Silva Costa", "Ana Maria Silva Costa"),
-        ("Zoë Ångström", "Zoë Ångström"), ("Dana K", "Dana K"),
+        ("Zoë Ångström", "Zoë Ångström"), ("Dana K", "Dana K"), ("Frances", "Frances"),
     ],
 )
 def test_valid_name(candidate: str, expected: str) -> None:
@@ -120,7 +120,8 @@ def test_valid_profile_name(profile_name: str | None, expected: str | None) -> N
      ("Ferretería El Martillo", "Ferretería El Martillo"), ("The Bakery Co", "The Bakery Co"),
      ("Acme", "Acme"), ("3M", "3M"), ("Brazil", None), ("São Paulo", None),
      ("we need a shop", None), ("the", None), ("not sure", None), ("Acme?", None),
-     ("one two three four five six seven", None), ("", None), ("-Acme", None)],
+     ("one two three four five six seven", None), ("", None), ("-Acme", None),
+     ("a bank", None), ("the north", None), ("myself", None)],
 )
 def test_valid_company(candidate: str, expected: str | None) -> None:
     assert valid_company(candidate) == expected
@@ -160,6 +161,8 @@ def test_valid_company(candidate: str, expected: str | None) -> None:
          ("Giulia", "Pasticceria Rossi")),
         ("Sono Marco", False, ("Marco", None)),
         ("I'm Ana from Brazil", False, ("Ana", None)),
+        ("I'm Brazilian", False, (None, None)), ("I'm New here", False, (None, None)),
+        ("I'm Sorry", False, (None, None)),
         ("This is Ana from Acme Inc.", False, ("Ana", "Acme Inc")),
         # A bare answer to "what's your name?".
         ("Sam", True, ("Sam", None)), ("sam", True, ("Sam", None)),
@@ -180,6 +183,10 @@ def test_valid_company(candidate: str, expected: str | None) -> None:
         ("We are Studio 54", False, (None, "Studio 54")),
         ("somos a Padaria Pão Quente", False, (None, "Padaria Pão Quente")),
         ("we're interested", False, (None, None)),
+        ("I work at a bank", False, (None, None)), ("I work for myself", False, (None, None)),
+        ("trabalho na área de vendas", False, (None, None)),
+        ("we are from the north", False, (None, None)),
+        ("mi empresa es panadería sol", False, (None, "panadería sol")),
     ],
 )
 def test_read_identity(text: str, asked: bool, expected: tuple[str | None, str | None]) -> None:
