@@ -27,6 +27,7 @@ from domain.language import plain
 
 __all__ = [
     "MAX_INPUT",
+    "BudgetAnswer",
     "Clause",
     "Phrases",
     "Token",
@@ -463,11 +464,20 @@ def read_need(parts: Sequence[Clause], *, asked: bool) -> str | None:
             found = _NEED.find(keys, found[0] + 1)
     if asked:
         for clause in parts:
-            if is_question(clause) or is_evasive(clause.text):
+            if is_question(clause) or is_evasive(clause.text) or _other_fact(clause):
                 continue
-            if _content(clause.tokens) and not time_expression(clause.text, asked=False):
+            if _content(clause.tokens):
                 return clause.text
     return None
+
+
+def _other_fact(clause: Clause) -> bool:
+    """The clause answers another question: who decides, an amount, a time."""
+    return (
+        parse_decides_stated(clause.text) is not None
+        or parse_budget(fold(clause.text)) is not None
+        or time_expression(clause.text, asked=False)
+    )
 
 
 # --- Budget ------------------------------------------------------------------------------------
@@ -478,6 +488,9 @@ _COUNT = re.compile(rf"(?<![\d.,])\d[\d.,]{{0,15}}\s?(?:k|mil|m)?\s?(?:{_UNIT_WO
 
 @dataclass(frozen=True, slots=True)
 class BudgetAnswer:
+    """A budget answer: the lead's words, and the amount and currency they name (None for an
+    explicit "no budget")."""
+
     words: str
     amount: float | None
     currency: str | None

@@ -210,6 +210,8 @@ def test_read_identity(text: str, asked: bool, expected: tuple[str | None, str |
         ("a CRM", True, "a CRM"), ("a CRM", False, None),
         ("hmm", True, None), ("not sure, maybe a shop", True, None),
         ("how much is it?", True, None), ("next month", True, None),
+        ("I decide", True, None), ("5k USD", True, None),
+        ("5k USD, a new website", True, "a new website"),
         ("We're looking for a CRM for 20 sellers", False, "We're looking for a CRM for 20 sellers"),
     ],
 )
