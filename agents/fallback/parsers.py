@@ -19,7 +19,6 @@ __all__ = [
     "MAX_AMOUNT",
     "parse_budget",
     "parse_date",
-    "parse_decides",
     "parse_decides_stated",
     "parse_email",
     "parse_slot_choice",
@@ -121,12 +120,12 @@ def parse_date(text: str, *, language: str | None = None) -> dt.date | None:
     return None
 
 
+# Not German "ja": folded, it is Portuguese "já" (already).
 _YES = frozenset(
     "yes y yeah yep sure ok okay correct confirm confirmed please si claro dale correcto "
     "confirmo vale perfecto sim isso pode certo confirmado perfeito otimo bueno oui ouais "
-    "d'accord daccord volontiers jawohl genau gerne certo certamente esatto".split()
+    "d'accord daccord volontiers jawohl genau gerne certamente esatto".split()
 )
-# Not German "ja": folded, Portuguese "já" (already) is the same word.
 _NO = frozenset(
     "no nope not nah nao negativo tampoco nenhum ninguno ninguna nenhuma non nein".split()
 )
@@ -165,7 +164,8 @@ _DECIDES_NO = re.compile(
 
 def parse_decides_stated(text: str) -> bool | None:
     """Whether the lead decides, only when they say so in so many words ("I decide", "my boss
-    signs off"): read in any message, not only as the answer to that question."""
+    signs off"): read in any message, not only as the answer to that question (a plain yes or
+    no to it is `agents.fallback.validators.read_authority`'s)."""
     plain = normalized(text)
     if _DECIDES_NO.search(plain):
         return False
@@ -173,11 +173,6 @@ def parse_decides_stated(text: str) -> bool | None:
         return True
     return None
 
-
-def parse_decides(text: str) -> bool | None:
-    """Whether the lead decides the purchase themselves, from an answer to that question."""
-    stated = parse_decides_stated(text)
-    return stated if stated is not None else parse_yes_no(text)
 
 
 _ORDINALS: dict[str, int] = {

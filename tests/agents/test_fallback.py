@@ -10,7 +10,7 @@ import pytest
 from agents.fallback.parsers import (
     parse_budget,
     parse_date,
-    parse_decides,
+    parse_decides_stated,
     parse_email,
     parse_slot_choice,
     parse_yes_no,
@@ -134,14 +134,14 @@ def test_parse_yes_no(text: str, expected: bool | None) -> None:
     [
         ("yes, I decide", True), ("yo decido", True), ("eu decido", True),
         ("my boss decides", False), ("mi jefe aprueba", False), ("meu chefe", False),
-        ("someone else", False), ("no", False), ("depends", None),
+        ("someone else", False), ("no", None), ("yes", None), ("depends", None),
         ("it's not my decision", False), ("je décide", True), ("mon patron", False),
         ("ich entscheide", True), ("mein Chef", False), ("decido io", True),
         ("il mio capo", False),
     ],
 )
-def test_parse_decides(text: str, expected: bool | None) -> None:
-    assert parse_decides(text) == expected
+def test_parse_decides_stated(text: str, expected: bool | None) -> None:
+    assert parse_decides_stated(text) == expected
 
 
 @pytest.mark.parametrize(
