@@ -52,7 +52,8 @@ class Draft(TypedDict):
     llm_calls: int
     """Chat completion calls made by the agent in this turn."""
     asked: str | None
-    """The profile item the reply asks for (the fallback policy reads the next answer as it)."""
+    """What the reply asks for (the fallback policy reads the next answer as it): a profile
+    item, or the policy's own `asking(item, times)` value ("budget/2", "slots")."""
     offered_slots: list[Slot]
     """The slots offered to the lead, numbered from 1 (scheduling)."""
     proposed_slot: int | None

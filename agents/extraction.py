@@ -11,7 +11,8 @@ The model is asked to quote the lead; the code checks it:
   lead corrects it in this burst (other words, found in this burst). A fact the model missed
   earlier may still be taken from an earlier message while the field is unknown.
 - Consistent: a budget amount must be in the lead's words, and is the amount the words say (so
-  "10k EUR" citing "when can we start?" is dropped); a timeline date in the past is dropped.
+  "10k EUR" citing "when can we start?" is dropped; a figure that reads as no bounded amount
+  keeps the words alone); a timeline date in the past is dropped.
 - Valid: the `LeadProfile` validators (an email parses, an amount is positive...); an invalid item
   is retried without its parsed extras (a bad amount keeps the lead's words), then dropped.
 
@@ -167,7 +168,9 @@ def _consistent_budget(value: dict[str, Any]) -> dict[str, Any] | DropReason:
         return value
     parsed = parse_budget(value["words"], bare=True)
     if parsed is None:
-        return "amount"  # an amount the lead never wrote
+        if not any(char.isdigit() for char in value["words"]):
+            return "amount"  # an amount the lead never wrote
+        return {**value, "amount": None}  # a figure that is no amount (or out of bounds)
     amount, currency = parsed
     return {**value, "amount": amount, "currency": currency or value.get("currency")}
 

@@ -43,7 +43,8 @@ class AgentInput:
     language: str | None = None
     """The language the bot replied in last (ISO 639-1)."""
     asked: str | None = None
-    """The profile item the bot's last reply asked for."""
+    """What the bot's last reply asked for: a profile item, with the fallback policy's repeat
+    count ("budget/2") or its slot offers ("slots") (`agents.fallback.policy.read_asked`)."""
     offered_slots: list[Slot] = field(default_factory=list)
     """The slots offered earlier, numbered from 1: the only ones that may be booked."""
     proposed_slot: int | None = None

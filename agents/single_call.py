@@ -33,19 +33,21 @@ FallbackCause = Literal["no_model", "llm_error"]
 
 
 def qualification_fallback(agent: str, view: AgentInput, *, llm_calls: int) -> Draft:
-    """The policy's greeting/qualification turn: read the answer, ask the next missing item."""
-    burst = view.burst
+    """The policy's greeting/qualification turn: read the answer, ask the next missing item. A
+    non-answer is reported unresolved, so the graph's unresolved rule can hand over."""
     step = qualify(
         view.profile,
         asked=view.asked,
-        texts=view.texts,
-        message_id=burst[-1].id if burst else None,
+        messages=[(message.id, message.text) for message in view.burst],
         language=view.language,
         first_turn=view.first_turn,
+        profile_name=view.contact.profile_name,
+        business=view.business,
     )
     return make_draft(
         view, agent=agent, reply=step.reply, profile=step.profile, language=step.language,
-        fallback=True, llm_calls=llm_calls, asked=step.asked, proposed_slot=view.proposed_slot,
+        resolved=step.resolved, wants_human=step.wants_human, fallback=True,
+        llm_calls=llm_calls, asked=step.asked, proposed_slot=view.proposed_slot,
     )
 
 

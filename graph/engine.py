@@ -164,7 +164,7 @@ class ConversationEngine:
         )
         turn = values["turn"]
         handoff = (
-            handoff_event(contact, values, recent=self._settings.HISTORY_KEEP)
+            handoff_event(contact, values)
             if turn["handed_off"]
             else None
         )

@@ -18,10 +18,10 @@ from domain.lead import LeadProfile
 __all__ = ["handoff_event", "lead_update", "recent_transcript"]
 
 
-def recent_transcript(messages: Sequence[AnyMessage], *, limit: int) -> list[TranscriptLine]:
-    """The last `limit` messages as transcript lines for the manager."""
+def recent_transcript(messages: Sequence[AnyMessage]) -> list[TranscriptLine]:
+    """The messages as transcript lines for the manager (tool rounds and empty ones left out)."""
     lines: list[TranscriptLine] = []
-    for message in messages[-limit:]:
+    for message in messages:
         if isinstance(message, (HumanMessage, AIMessage)) and message.text.strip():
             role: Literal["lead", "bot"] = "lead" if isinstance(message, HumanMessage) else "bot"
             lines.append(TranscriptLine(role=role, text=message.text, message_id=message.id))
@@ -43,8 +43,10 @@ def lead_update(contact: ContactInfo, state: Mapping[str, Any]) -> LeadUpdate:
     )
 
 
-def handoff_event(contact: ContactInfo, state: Mapping[str, Any], *, recent: int) -> HandoffEvent:
-    """The event of the state's last handoff."""
+def handoff_event(contact: ContactInfo, state: Mapping[str, Any]) -> HandoffEvent:
+    """The event of the state's last handoff. Its transcript is every message not folded into
+    the summary yet (bounded by the folding, `graph.summarize`): with the summary, the manager
+    reads the whole conversation, nothing left out between the two."""
     record = state["handoff"]
     return HandoffEvent(
         thread_id=contact.thread_id,
@@ -55,7 +57,7 @@ def handoff_event(contact: ContactInfo, state: Mapping[str, Any], *, recent: int
         at=record.at,
         profile=state.get("profile") or LeadProfile(),
         summary=state.get("summary") or "",
-        recent=recent_transcript(list(state.get("messages") or ()), limit=recent),
+        recent=recent_transcript(state.get("messages") or ()),
         booking=state.get("booking"),
         qualification=state.get("qualification"),
     )

@@ -245,7 +245,7 @@ async def record(state: ConversationState, runtime: Runtime[TurnContext]) -> dic
         await ctx.sink.lead_updated(lead_update(ctx.contact, after))
     if handed_off:
         await ctx.sink.handed_off(
-            handoff_event(ctx.contact, after, recent=ctx.settings.HISTORY_KEEP)
+            handoff_event(ctx.contact, after)
         )
     outcome: TurnOutcome = {
         "reply": reply,

@@ -111,7 +111,8 @@ class ConversationState(TypedDict, total=False):
     proposed_slot: int | None
     """The offered slot (1-based) the fallback policy asked the lead to confirm."""
     asked: str | None
-    """The profile item the last reply asked for (`name`, `need`, `budget`...)."""
+    """What the last reply asked for (`name`, `need`, `budget`...; the fallback policy adds a
+    repeat count, "budget/2", and "slots" for its slot offers)."""
 
     # --- Transient: the current turn ------------------------------------------------------
     burst: list[str]

@@ -11,17 +11,20 @@ from the state with `RemoveMessage`, which `add_messages` applies. Summaries are
 `MAX_SUMMARY_CHARS`: whatever the model writes, the prompt stays flat however long the
 conversation gets.
 
-Without a model the summary is built deterministically (the lead's lines, clipped); when the
-model fails, nothing is folded this time and the next run tries again.
+Without a model the summary is built deterministically: the bot's questions with the lead's
+answers, one clipped line each, so the manager reads what each answer answered. When the model
+fails, nothing is folded this time and the next run tries again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import (
+    AIMessage,
     AnyMessage,
     HumanMessage,
     RemoveMessage,
@@ -87,12 +90,21 @@ def _transcript(messages: Sequence[AnyMessage]) -> str:
     return text if len(text) <= MAX_FOLD_CHARS else "…" + text[-(MAX_FOLD_CHARS - 1):]
 
 
+def _bot_line(text: str) -> str:
+    """What a bot reply asked (its questions), or the reply itself when it asked nothing."""
+    sentences = re.split(r"(?<=[.!?\n])", text)
+    questions = " ".join(s.strip() for s in sentences if s.strip().endswith("?"))
+    return questions or " ".join(text.split())
+
+
 def plain_summary(summary: str, old: Sequence[AnyMessage]) -> str:
-    """The summary without a model: the lead's most recent lines win the space."""
+    """The summary without a model: "Bot: <its question>" / "Lead: <the answer>" lines, 200
+    characters each at most; the most recent lines win the space."""
     lines = [
-        f"Lead: {m.text.strip()[:200]}"
+        f"Lead: {m.text.strip()[:200]}" if isinstance(m, HumanMessage)
+        else f"Bot: {_bot_line(m.text)[:200]}"
         for m in old
-        if isinstance(m, HumanMessage) and m.text.strip()
+        if isinstance(m, (HumanMessage, AIMessage)) and m.text.strip()
     ]
     merged = "\n".join(filter(None, [summary.strip(), *lines]))
     if len(merged) <= MAX_SUMMARY_CHARS:

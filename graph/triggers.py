@@ -12,7 +12,9 @@ Reasons, in order of precedence when several hold in one turn:
   greeting is small talk; a shaky one is no reason to bother a person).
 
 The streak counts turns (a burst is answered by one agent call with one `resolved` flag). Fallback
-turns report neither confidence nor resolution, so they neither fire nor reset these two rules.
+turns report no confidence, so they never fire `low_confidence`, but they do report resolution: a
+non-answer to the policy's question is unresolved and an answer resolves
+(`agents.fallback.policy`), so a lead who keeps answering "hmm" is handed over without a model too.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ __all__ = ["evaluate", "next_streak"]
 
 
 def next_streak(streak: int, resolved: bool | None) -> int:
-    """The unresolved streak after a turn: reset by a resolved turn, kept by a fallback turn."""
+    """The unresolved streak after a turn: reset by a resolved turn, kept by a turn that does not
+    say (`resolved=None`, as the follow-up agent's fallback thanks)."""
     if resolved is None:
         return streak
     return 0 if resolved else streak + 1

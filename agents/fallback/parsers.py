@@ -1,7 +1,8 @@
-"""The fallback policy's readers of a lead's answers: an email, an amount and currency, a date,
-a name, yes or no, who decides, which offered slot. Pure and deliberately simple: they read the
-obvious forms in en, es and pt and return None for anything else, so the policy asks again
-rather than store a guess.
+"""The fallback policy's low-level readers: an email, an amount and currency, a date, yes or no,
+who decides, which offered slot. Pure and deliberately simple: they read the obvious forms in en,
+es and pt (and the common ones in fr, de, it) and return None for anything else, so the policy
+asks again rather than store a guess. Which of these a field accepts is
+`agents.fallback.validators`' business.
 """
 
 from __future__ import annotations
@@ -15,31 +16,30 @@ from domain.language import plain as normalized
 from domain.lead import LeadProfile
 
 __all__ = [
-    "MAX_PARSED_CHARS",
+    "MAX_AMOUNT",
     "parse_budget",
     "parse_date",
-    "parse_decides",
+    "parse_decides_stated",
     "parse_email",
-    "parse_name",
     "parse_slot_choice",
     "parse_yes_no",
 ]
 
-# A match starts only where a run of address characters starts (the lookbehind): otherwise every
-# position of a long run without "@" restarts the scan, quadratic (20,000 characters took 2.7 s).
-_EMAIL_IN_TEXT = re.compile(
-    r"(?<![^@\s<>,;:\"'()\[\]])[^@\s<>,;:\"'()\[\]]+@[^@\s<>,;:\"'()\[\]]+\.[A-Za-z]{2,}"
-)
+_EMAIL_SEPARATORS = re.compile(r"[\s<>,;:\"'()\[\]]+")
+
+
 MAX_PARSED_CHARS = 4096
 """WhatsApp's limit of one message: the parsers read no further."""
 
 
 def parse_email(text: str) -> str | None:
-    """The first email address in the text (as LeadProfile accepts it), or None."""
-    for match in _EMAIL_IN_TEXT.finditer(text[:MAX_PARSED_CHARS]):
-        candidate = match.group(0).rstrip(".")
+    """The first email address in the text (as LeadProfile accepts it), or None. The text is
+    split into words first, so the cost stays linear in its length (at most one message)."""
+    for word in _EMAIL_SEPARATORS.split(text[:MAX_PARSED_CHARS]):
+        if word.count("@") != 1:
+            continue
         try:
-            return LeadProfile(email=candidate).email
+            return LeadProfile(email=word.rstrip(".")).email
         except ValidationError:
             continue
     return None
@@ -78,6 +78,10 @@ def _number(raw: str) -> float | None:
         return None
 
 
+MAX_AMOUNT = 1e12
+"""Figures from here up are not budgets (and "999...9" must not become infinity)."""
+
+
 def parse_budget(text: str, *, bare: bool = False) -> tuple[float, str | None] | None:
     """An amount and its ISO currency from text such as "5k USD", "$5,000", "R$ 10 mil",
     "10.000 euros". A bare number ("20") counts only with `bare=True` (the bot just asked for
@@ -85,13 +89,15 @@ def parse_budget(text: str, *, bare: bool = False) -> tuple[float, str | None] |
     plain = normalized(text)
     for match in _AMOUNT.finditer(plain):
         amount = _number(match.group("number"))
-        if amount is None or amount <= 0:
+        if amount is None or not 0 < amount < MAX_AMOUNT:
             continue
         pre, mult, post = match.group("pre"), match.group("mult"), match.group("post")
         if not (pre or mult or post or bare):
             continue
         if mult:
             amount *= _MULTIPLIERS[mult]
+            if amount >= MAX_AMOUNT:
+                continue
         currency = None
         if pre:
             currency = _CURRENCY_SYMBOLS.get(pre) or _CURRENCY_WORDS.get(pre)
@@ -118,61 +124,20 @@ def parse_date(text: str, *, language: str | None = None) -> dt.date | None:
     return None
 
 
-_NAME_PHRASES = re.compile(
-    r"\b(?:my name is|i am|i'm|im|this is|me llamo|mi nombre es|soy|meu nome e|me chamo|"
-    r"eu sou|sou)\s+(?:(?:o|a|el|la)\s+)?(?P<name>[a-z][a-z'-]*(?:\s+[a-z][a-z'-]*){0,2})",
-)
-# Words that end a name ("Ana from Acme", "Ana de Acme").
-_NAME_STOPS = frozenset("from de da do del and y e at with of here aqui and".split())
-# Words that follow "I'm" / "soy" / "sou" but are not names.
-_NOT_NAMES = frozenset(
-    "a an the interested looking from with here not just very so the de da do del la el un una "
-    "um uma interesado interesada interessado interessada buscando procurando gerente ceo cto "
-    "owner dueno duena dono dona director directora diretor diretora manager cliente client "
-    "customer".split()
-)
-
-
-def parse_name(text: str, *, asked: bool = False) -> str | None:
-    """The lead's name from "my name is Ana", "me llamo Ana", "sou a Ana"; with `asked=True`
-    (the bot just asked for it) a short answer of one to three words is the name itself."""
-    plain_words = normalized(text)
-    original_words = re.findall(r"[^\W\d_][\w'-]*", text)
-    match = _NAME_PHRASES.search(plain_words)
-    if match:
-        words = match.group("name").split()
-        if words and words[0] not in _NOT_NAMES:
-            name: list[str] = []
-            for word in words:
-                if word in _NAME_STOPS or word in _NOT_NAMES:
-                    break
-                name.append(word)
-            if name:
-                return _restore_case(name, original_words)
-    if asked:
-        cleaned = re.sub(r"[!.,]+$", "", text.strip())
-        if re.fullmatch(r"[^\W\d_][\w'-]*(?:\s+[^\W\d_][\w'-]*){0,2}", cleaned):
-            return " ".join(word[:1].upper() + word[1:] for word in cleaned.split())
-    return None
-
-
-def _restore_case(plain_words: list[str], original_words: list[str]) -> str:
-    """The lead's spelling of the words matched on the normalized text."""
-    by_plain = {normalized(word): word for word in original_words}
-    restored = [by_plain.get(word, word) for word in plain_words]
-    return " ".join(word[:1].upper() + word[1:] for word in restored)
-
-
+# Not German "ja": folded, it is Portuguese "já" (already).
 _YES = frozenset(
     "yes y yeah yep sure ok okay correct confirm confirmed please si claro dale correcto "
-    "confirmo vale perfecto sim isso pode certo confirmado perfeito ótimo otimo bueno".split()
+    "confirmo vale perfecto sim isso pode certo confirmado perfeito otimo bueno oui ouais "
+    "d'accord daccord volontiers jawohl genau gerne certamente esatto".split()
 )
-_NO = frozenset("no nope not nah nao negativo tampoco nenhum ninguno ninguna nenhuma".split())
+_NO = frozenset(
+    "no nope not nah nao negativo tampoco nenhum ninguno ninguna nenhuma non nein".split()
+)
 
 
 def parse_yes_no(text: str) -> bool | None:
     """True for yes/sí/sim..., False for no/não..., None when the text says neither."""
-    words = re.findall(r"[a-z]+", normalized(text))
+    words = re.findall(r"[a-z]+(?:'[a-z]+)?", normalized(text))
     if not words:
         return None
     has_no = any(word in _NO for word in words)
@@ -183,34 +148,46 @@ def parse_yes_no(text: str) -> bool | None:
 
 
 _DECIDES_YES = re.compile(
-    r"\b(?:i decide|i make the decision|i'm the (?:owner|ceo|decision maker)|it's my call|"
-    r"my decision|yo decido|la decision es mia|decido yo|eu decido|a decisao e minha|"
-    r"decido eu|sou (?:o|a) dono|soy (?:el|la) duen)"
+    r"\b(?:i decide|i make the decision|i(?:'m| am) the (?:owner|ceo|founder|decision maker)|"
+    r"it's my call|my decision|i sign off|yo decido|la decision es mia|decido yo|"
+    r"eu decido|a decisao e minha|decido eu|sou (?:o|a) don[oa]|soy (?:el|la) duen[oa]|"
+    r"je decide|c'est moi qui decide|la decision m'appartient|ich entscheide|"
+    r"entscheide ich|decido io|la decisione e mia)\b"
 )
 _DECIDES_NO = re.compile(
     r"\b(?:my (?:boss|manager|partner|director|ceo|board)|someone else|not me|"
-    r"mi (?:jefe|jefa|socio|socia|gerente|director)|alguien mas|no yo|"
+    r"not my (?:decision|call)|not up to me|no es mi decision|no depende de mi|"
+    r"nao e minha decisao|nao depende de mim|"
+    r"mi (?:jefe|jefa|socio|socia|gerente|director|directora)|alguien mas|no yo|"
     r"meu (?:chefe|socio|gerente|diretor)|minha (?:chefe|socia|gerente|diretora)|outra pessoa|"
-    r"nao eu)"
+    r"nao eu|mon (?:patron|chef|associe|directeur)|ma (?:patronne|directrice)|pas moi|"
+    r"mein(?:e)? (?:chef|chefin|partner|vorgesetzter)|nicht ich|"
+    r"il mio (?:capo|socio|direttore)|la mia (?:capa|socia|direttrice)|non io)\b"
 )
 
 
-def parse_decides(text: str) -> bool | None:
-    """Whether the lead decides the purchase themselves, from an answer to that question."""
+def parse_decides_stated(text: str) -> bool | None:
+    """Whether the lead decides, only when they say so in so many words ("I decide", "my boss
+    signs off"): read in any message, not only as the answer to that question (a plain yes or
+    no to it is `agents.fallback.validators.read_authority`'s)."""
     plain = normalized(text)
     if _DECIDES_NO.search(plain):
         return False
     if _DECIDES_YES.search(plain):
         return True
-    return parse_yes_no(text)
+    return None
+
 
 
 _ORDINALS: dict[str, int] = {
     "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
     "primero": 1, "primera": 1, "segundo": 2, "segunda": 2, "tercero": 3, "tercera": 3,
     "primeiro": 1, "primeira": 1, "terceiro": 3, "terceira": 3,
+    "premier": 1, "premiere": 1, "deuxieme": 2, "troisieme": 3, "erste": 1, "ersten": 1,
+    "zweite": 2, "zweiten": 2, "dritte": 3, "dritten": 3, "primo": 1, "prima": 1,
+    "secondo": 2, "seconda": 2, "terzo": 3, "terza": 3,
 }
-_LAST = frozenset({"last", "ultimo", "ultima"})
+_LAST = frozenset({"last", "ultimo", "ultima", "dernier", "derniere", "letzte", "letzten"})
 # A standalone 1-2 digit number that is not part of a time, date or amount ("10:00", "4pm").
 _OPTION_NUMBER = re.compile(r"(?<![\d:/.,])\b(\d{1,2})\b(?![\d:/.,]|\s*(?:h|pm|am)\b)")
 

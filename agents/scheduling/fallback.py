@@ -1,19 +1,26 @@
 """The fallback policy's scheduling turn: offer numbered slots, ask to confirm a pick, book (or
 move the booked call) on yes. When no slot fits the lead's hours, it asks them for a time that
 suits them (never a night slot). A booking the model's tools already made or changed this turn is
-confirmed, never made twice. A request to cancel goes to a person (`wants_human`)."""
+confirmed, never made twice. A request to cancel goes to a person (`wants_human`), and so does a
+lead who picked none of the slots offered `MAX_OFFERS` times in a row: a third list would only
+repeat the first two. A new offer after one the lead did not pick from is a non-answer
+(`resolved=False`)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Literal
 
 from agents.draft import Draft, make_draft
 from agents.fallback.policy import (
     FALLBACK_TURNS,
+    MAX_OFFERS,
+    asking,
     booked_reply,
     confirm_reply,
     offer_reply,
+    read_asked,
     scheduling_action,
 )
 from agents.inputs import AgentInput
@@ -23,9 +30,12 @@ from domain.booking import confirmed
 from domain.language import detect_language
 from domain.texts import supported, text
 
-__all__ = ["fallback_turn"]
+__all__ = ["SLOTS", "fallback_turn"]
 
 log = logging.getLogger(__name__)
+
+SLOTS = "slots"
+"""The `asked` item of a reply that offers slots (`asking(SLOTS, n)` after n offers in a row)."""
 
 
 async def fallback_turn(
@@ -41,6 +51,10 @@ async def fallback_turn(
     already = view.booking
     managing = confirmed(already)
     wants_human = False
+    item, times = read_asked(view.asked)
+    offers = times if item == SLOTS else 0  # lists offered in a row (a pick to confirm keeps it)
+    asked: str | None = None
+    resolved = True
     if tools.booking is not already:  # the model's tools changed it before the model failed
         if tools.booking is not None and confirmed(tools.booking):
             reply = booked_reply(tools.booking, tools.zone, lang, moved=managing)
@@ -65,22 +79,28 @@ async def fallback_turn(
                 action = "offer"
         elif action == "confirm" and option is not None:
             proposed = option
+            asked = view.asked if item == SLOTS else None
             reply = confirm_reply(tools.seen[option - 1], tools.zone, lang, move=managing)
-        if action == "offer":
-            reply += await _offer(tools, lang)
+        if action == "offer" and offers >= MAX_OFFERS:
+            reply, wants_human, resolved = "", True, False  # a person finds a time with them
+        elif action == "offer":
+            # Again after an offer the lead picked nothing from: the times after those.
+            later = view.offered_slots[-1].end if offers and view.offered_slots else None
+            reply += await _offer(tools, lang, after=later)
+            asked, resolved = asking(SLOTS, offers + 1), offers == 0
     return make_draft(
         view, agent="scheduling", reply=reply,
         profile=tools.profile.model_copy(update={"language": lang}), language=lang,
-        wants_human=wants_human, fallback=True, llm_calls=tools.calls, asked=None,
-        offered_slots=tools.offered, proposed_slot=proposed, booking=tools.booking,
+        resolved=resolved, wants_human=wants_human, fallback=True, llm_calls=tools.calls,
+        asked=asked, offered_slots=tools.offered, proposed_slot=proposed, booking=tools.booking,
         changing_booking=tools.changing,
     )
 
 
-async def _offer(tools: CalendarTools, language: str) -> str:
+async def _offer(tools: CalendarTools, language: str, *, after: datetime | None) -> str:
     if tools.calendar is None:
         return text("slots.no_calendar", language)
-    outcome = await tools.find_free_slots({"after": None})
+    outcome = await tools.find_free_slots({"after": after.isoformat() if after else None})
     if outcome == UNAVAILABLE:
         return text("slots.none", language)
     if not tools.offered:

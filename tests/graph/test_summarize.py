@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, RemoveMessage
 
 from graph.summarize import (
     MAX_FOLD_CHARS,
@@ -44,15 +44,38 @@ def test_clip(text: str, limit: int, expected: str) -> None:
 def test_plain_summary_stays_bounded() -> None:
     summary = ""
     for round_ in range(50):
-        summary = plain_summary(summary, [HumanMessage("x" * 150 + str(round_), id=str(round_))])
+        summary = plain_summary(summary, [
+            AIMessage("y" * 300 + "?", id=f"b{round_}"),
+            HumanMessage("x" * 150 + str(round_), id=str(round_)),
+        ])
     assert len(summary) <= MAX_SUMMARY_CHARS and summary.endswith("49")
+
+
+def test_plain_summary_lists_the_bots_questions_with_the_leads_answers() -> None:
+    old: list[AnyMessage] = [
+        HumanMessage("Hi", id="1"),
+        AIMessage("Hi! Thanks for writing to us. Who am I talking to? What's your name?", id="2"),
+        HumanMessage("Sam", id="3"),
+        AIMessage("Thanks! What budget do you have in mind (amount and currency)?", id="4"),
+        HumanMessage("hmm", id="5"),
+        AIMessage("These times are free for a call:\n1. Tue 8 Jan, 11:00\nReply with the number.",
+                  id="6"),
+    ]
+    assert plain_summary("", old) == (
+        "Lead: Hi\n"
+        "Bot: Who am I talking to? What's your name?\n"
+        "Lead: Sam\n"
+        "Bot: What budget do you have in mind (amount and currency)?\n"
+        "Lead: hmm\n"
+        "Bot: These times are free for a call: 1. Tue 8 Jan, 11:00 Reply with the number."
+    )
 
 
 async def test_folding_without_a_model_removes_the_old_messages() -> None:
     update = await fold_history({"messages": history(13), "summary": "before"}, model=None, keep=6)
     assert update is not None
     assert update["messages"] == [RemoveMessage(id=f"m{i}") for i in range(7)]
-    assert update["summary"].startswith("before\nLead: lead 0")
+    assert update["summary"].startswith("before\nLead: lead 0\nBot: bot 1")
 
 
 @pytest.mark.parametrize("count", [0, 6, 12])
