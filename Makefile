@@ -7,7 +7,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-.PHONY: help setup run test worker migrate chat bench lint clean
+.PHONY: help setup run test worker migrate chat bench eval lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ worker: setup ## Run burst workers as a separate process (set WORKERS_IN_PROCESS
 
 chat: setup ## Chat with the agent in the terminal, as a WhatsApp contact would (/state, /reset).
 	$(UV) run --locked python -m graph.chat
+
+eval: setup ## Run the scripted conversations of evals/ and print the scorecard.
+	$(UV) run --locked python -m evals
 
 bench: setup ## Run the benchmarks under bench/ and print their figures.
 	@set -e; for f in bench/bench_*.py; do \

@@ -248,7 +248,7 @@ NEED_CUES: tuple[str, ...] = (
     "j'ai besoin", "nous avons besoin", "on a besoin", "je cherche", "nous cherchons",
     "je voudrais", "nous voudrions", "ich brauche", "wir brauchen", "ich suche", "wir suchen",
     "ich mochte", "wir mochten", "ho bisogno di", "abbiamo bisogno di", "cerco", "cerchiamo",
-    "vorrei", "vorremmo",
+    "vorrei", "vorremmo", "ci serve", "mi serve", "ci servono", "mi servono",
 )
 """Phrases that introduce what the lead needs (the words after them must say what)."""
 
