@@ -27,6 +27,7 @@ from agents.inputs import AgentInput
 from agents.intents import request_language
 from agents.scheduling import agent as scheduling_agent
 from agents.scheduling.tools import lead_zone
+from agents.single_call import SingleCallAgent
 from domain.booking import Booking, confirmed
 from domain.events import HandoffRecord, Stage
 from domain.language import detect_language
@@ -83,22 +84,23 @@ def agent_input(state: ConversationState, context: TurnContext) -> AgentInput:
 
 
 # --- The agents ----------------------------------------------------------------------------------
-async def greeting(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    agent = greeting_agent.AGENT
-    draft = await agent.run(
-        agent_input(state, ctx), model=ctx.models[agent.name], settings=ctx.settings
-    )
+async def _one_call(
+    agent: SingleCallAgent, model: str, state: ConversationState, ctx: TurnContext
+) -> dict[str, Any]:
+    draft = await agent.run(agent_input(state, ctx), model=ctx.models[model], settings=ctx.settings)
     return {"draft": draft}
+
+
+async def greeting(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    return await _one_call(greeting_agent.AGENT, "greeting", state, runtime.context)
 
 
 async def qualification(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    agent = qualification_agent.AGENT
-    draft = await agent.run(
-        agent_input(state, ctx), model=ctx.models[agent.name], settings=ctx.settings
-    )
-    return {"draft": draft}
+    return await _one_call(qualification_agent.AGENT, "qualification", state, runtime.context)
+
+
+async def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    return await _one_call(follow_up_agent.AGENT, follow_up_agent.MODEL, state, runtime.context)
 
 
 async def scheduling(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
@@ -106,14 +108,6 @@ async def scheduling(state: ConversationState, runtime: Runtime[TurnContext]) ->
     draft = await scheduling_agent.run(
         agent_input(state, ctx), model=ctx.models["scheduling"], settings=ctx.settings,
         calendar=ctx.calendar,
-    )
-    return {"draft": draft}
-
-
-async def follow_up(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-    ctx = runtime.context
-    draft = await follow_up_agent.AGENT.run(
-        agent_input(state, ctx), model=ctx.models[follow_up_agent.MODEL], settings=ctx.settings
     )
     return {"draft": draft}
 
