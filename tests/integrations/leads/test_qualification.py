@@ -20,7 +20,8 @@ from tests.integrations.leads.conftest import (
 )
 
 NURTURE = Qualification(
-    score=70, fit="nurture", reasons=("need stated", "budget 1,000 USD under the minimum 3,000 USD"),
+    score=70, fit="nurture",
+    reasons=("need stated", "budget 1,000 USD under the minimum 3,000 USD"),
 )
 QUALIFIED = Qualification(score=100, fit="qualified", reasons=("need stated", "decides"))
 
