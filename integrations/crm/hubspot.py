@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 import urllib3
@@ -277,7 +278,7 @@ class HubSpotClient:
             ),
             _request_timeout=self._timeout,
         )
-        return str(result.results[0].id)
+        return _first_id(result, "contact")
 
     def _deal(self, lead: LeadData) -> str:
         properties = deal_properties(lead, pipeline=self._pipeline, stages=self._stages)
@@ -287,7 +288,7 @@ class HubSpotClient:
             ),
             _request_timeout=self._timeout,
         )
-        return str(result.results[0].id)
+        return _first_id(result, "deal")
 
     def _note(self, text: str, at: str, contact_id: str, deal_id: str) -> None:
         def to(object_id: str, type_id: int) -> PublicAssociationsForObject:
@@ -302,7 +303,7 @@ class HubSpotClient:
 
         self._notes.create(
             SimplePublicObjectInputForCreate(
-                properties={"hs_note_body": text, "hs_timestamp": at},
+                properties={"hs_note_body": text, "hs_timestamp": _millis(at)},
                 associations=[to(contact_id, _NOTE_TO_CONTACT), to(deal_id, _NOTE_TO_DEAL)],
             ),
             _request_timeout=self._timeout,
@@ -319,6 +320,20 @@ class HubSpotClient:
             raise HubSpotUnavailable(
                 f"HubSpot did not answer ({type(exc).__name__}) to {what}"
             ) from exc
+
+
+def _first_id(result: Any, what: str) -> str:
+    """The id of a batch upsert's one result (a multi-status answer may carry errors instead)."""
+    if not result.results:
+        errors = getattr(result, "errors", None) or []
+        detail = "; ".join(str(getattr(e, "message", e)) for e in errors)[:300]
+        raise HubSpotRejected(f"HubSpot did not upsert the {what}: {detail or 'no details'}")
+    return str(result.results[0].id)
+
+
+def _millis(iso: str) -> str:
+    """An ISO 8601 time as Unix milliseconds, the form HubSpot's `hs_timestamp` surely takes."""
+    return str(int(datetime.fromisoformat(iso).timestamp() * 1000))
 
 
 def _mapped(what: str, status: int | None, body: object) -> Exception:
