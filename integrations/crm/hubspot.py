@@ -62,7 +62,6 @@ from hubspot.crm.objects.notes import (
 from urllib3.util.retry import Retry
 
 from integrations.crm.errors import (
-    HubSpotError,
     HubSpotRateLimited,
     HubSpotRejected,
     HubSpotUnauthorized,
@@ -348,10 +347,7 @@ def _mapped(what: str, status: int | None, body: object) -> Exception:
         return HubSpotRateLimited(f"HubSpot rate limit (429) to {what}", status=status)
     if status is not None and status >= 500:
         return HubSpotUnavailable(f"HubSpot answered {status} to {what}", status=status)
-    error: HubSpotError = HubSpotRejected(
-        f"HubSpot refused to {what} ({status}): {detail}", status=status
-    )
-    return error
+    return HubSpotRejected(f"HubSpot refused to {what} ({status}): {detail}", status=status)
 
 
 def _message(body: object) -> str:

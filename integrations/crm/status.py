@@ -28,7 +28,7 @@ SELECT payload->>'destination' AS destination,
 FROM outbox WHERE kind = ANY($1::text[])
 GROUP BY 1 ORDER BY 1"""
 LATEST = """
-SELECT id, kind, payload->>'destination' AS destination, payload->'event'->>'id' AS event_id,
+SELECT id, payload->>'destination' AS destination, payload->'event'->>'id' AS event_id,
        payload->'event'->>'type' AS type, (payload->'event'->>'lead_id')::bigint AS lead_id,
        status, attempts, last_error, created_at, next_attempt_at, sent_at
 FROM outbox
@@ -80,7 +80,5 @@ async def crm_deliveries(
         rows = await conn.fetch(LATEST, _KINDS, waiting_only, limit)
     return CrmDeliveries(
         destinations=[DestinationSummary(**dict(r)) for r in summary],
-        latest=[
-            DeliveryRow(**{k: v for k, v in dict(r).items() if k != "kind"}) for r in rows
-        ],
+        latest=[DeliveryRow(**dict(r)) for r in rows],
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
 import asyncpg
@@ -36,7 +36,6 @@ from integrations.leads.sql import SELECT_LEAD, SELECT_OPEN_LEAD_FOR_UPDATE
 from integrations.outbox import enqueue
 
 __all__ = [
-    "EVENT_TYPES",
     "TRACKED_FIELDS",
     "CallData",
     "EventBody",
@@ -54,10 +53,6 @@ EventType = Literal[
     "lead.created", "lead.updated", "lead.handed_off", "call.booked", "call.rescheduled",
     "call.cancelled", "lead.won", "lead.lost", "contact.erased",
 ]
-EVENT_TYPES: tuple[EventType, ...] = (
-    "lead.created", "lead.updated", "lead.handed_off", "call.booked", "call.rescheduled",
-    "call.cancelled", "lead.won", "lead.lost", "contact.erased",
-)
 TRACKED_FIELDS: tuple[str, ...] = (
     "status", "name", "company", "email", "need", "budget", "authority", "timeline", "score",
 )
@@ -135,10 +130,6 @@ class EventDestination:
     name: str
 
 
-def _iso(value: datetime | date | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def call_data(booking: Booking) -> CallData:
     return {
         "id": booking.id, "start": booking.start.isoformat(), "end": booking.end.isoformat(),
@@ -176,7 +167,7 @@ def lead_data(lead: LeadRecord) -> LeadData:
         "call": call_data(lead.booking) if lead.booking else None,
         "created_at": lead.created_at.isoformat(),
         "updated_at": lead.updated_at.isoformat(),
-        "closed_at": _iso(lead.closed_at),
+        "closed_at": lead.closed_at.isoformat() if lead.closed_at else None,
     }
 
 
@@ -200,6 +191,7 @@ def lead_events(
     `lead.handed_off` when a handoff was recorded. A status change that a call or handoff event
     explains (booked, handed_off) makes no `lead.updated` of its own."""
     events: list[tuple[EventType, dict[str, object]]] = []
+    # Another id: the lead `before` was closed (won or lost) meanwhile and this is a new one.
     new = before is None or before.id != after.id
     previous = None if new or before is None else before.booking
     call = _call_change(previous, after.booking)
@@ -234,10 +226,10 @@ def event_body(
     lead: LeadRecord | None,
     contact_id: int,
     extra: dict[str, object] | None = None,
-    event_id: str | None = None,
 ) -> EventBody:
+    """A new event (a new id) about `lead` as stored now."""
     body: dict[str, object] = {
-        "id": event_id or str(uuid.uuid4()),
+        "id": str(uuid.uuid4()),
         "type": type_,
         "time": at.isoformat(),
         "lead_id": lead.id if lead else None,

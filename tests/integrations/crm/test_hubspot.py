@@ -201,3 +201,11 @@ async def test_erasure_leaves_hubspot_to_the_team(
     await drain(worker, db)
     assert len(hubspot.requests) == before
     assert len(hubspot.objects("contacts")) == 1
+
+
+def test_stage_overrides_name_known_statuses(hubspot_server: FakeHubSpot) -> None:
+    api = hubspot_api(ACCESS_TOKEN, host=hubspot_server.url)
+    custom = HubSpotClient(api, stages={"booked": "123456"})
+    assert custom._stages["booked"] == "123456" and custom._stages["won"] == "closedwon"
+    with pytest.raises(ValueError, match="HUBSPOT_DEAL_STAGES names unknown statuses bookd"):
+        HubSpotClient(api, stages={"bookd": "123456"})
