@@ -97,6 +97,7 @@ async def set_outcome(
         await pipeline.store.leads.set_outcome(lead_id, body.outcome)
     except LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
+    pipeline.outbox.wake()  # its CRM event, now rather than at the next poll
     return {"status": body.outcome}
 
 
@@ -141,6 +142,7 @@ async def delete_contact(
     # next step (LeaseLost) instead of writing the contact back after the erase.
     await pipeline.buffer.forget(thread)
     existed = await pipeline.store.contacts.delete_contact(channel, number)
+    pipeline.outbox.wake()  # `contact.erased` for the CRM
     await pipeline.engine.reset(thread)
     log.info("erased contact %s on request", mask_phone(thread))
     return {"deleted": existed}

@@ -43,6 +43,7 @@ _PROVIDERS: dict[str, tuple[str, ...]] = {
     "Meta": ("META_APP_SECRET", "META_VERIFY_TOKEN", "META_ACCESS_TOKEN", "META_PHONE_NUMBER_ID"),
     "Google Calendar": ("GOOGLE_SERVICE_ACCOUNT_FILE", "GOOGLE_CALENDAR_ID"),
     "The SMTP login": ("SMTP_USERNAME", "SMTP_PASSWORD"),
+    "The CRM webhook": ("CRM_WEBHOOK_URLS", "CRM_WEBHOOK_SECRET"),
 }
 
 # A setting that means something only beside another one -> that one.
@@ -52,6 +53,26 @@ _NEEDS: dict[str, str] = {
     "OPENAI_BASE_URL": "OPENAI_API_KEY",  # any value for a local server that checks none
     "LANGSMITH_TRACING": "LANGSMITH_API_KEY",
 }
+
+
+def _comma_list(value: object) -> object:
+    """`a, b` as `["a", "b"]`; nothing but commas and spaces as unset."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()] or None
+    return value
+
+
+def _pairs(value: object) -> object:
+    """`a=b, c=d` as `{"a": "b", "c": "d"}`."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ValueError(f"{item!r} is not status=stage_id (e.g. booked=presentationscheduled)")
+        pairs[key.strip()] = val.strip()
+    return pairs
 
 
 class SettingsError(Exception):
@@ -166,6 +187,20 @@ class Settings(BaseSettings):
     MAIL_FROM: str = "sales-agent@localhost"
     MANAGER_EMAIL: str | None = None
 
+    # --- The team's CRM: lead events -------------------------------------------------------
+    # Every lead event is POSTed to each URL (comma-separated), signed with the secret.
+    CRM_WEBHOOK_URLS: Annotated[
+        list[AnyHttpUrl] | None, NoDecode, BeforeValidator(_comma_list)
+    ] = None
+    CRM_WEBHOOK_SECRET: SecretStr | None = None
+    CRM_WEBHOOK_TIMEOUT_SECONDS: Annotated[float, Field(gt=0)] = 10.0
+    # A HubSpot private app's token: leads become contacts and deals.
+    HUBSPOT_ACCESS_TOKEN: SecretStr | None = None
+    HUBSPOT_API_BASE: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com")
+    HUBSPOT_PIPELINE: str = "default"
+    # Overrides of the lead status -> deal stage map, `status=stage_id,...`.
+    HUBSPOT_DEAL_STAGES: Annotated[dict[str, str], NoDecode, BeforeValidator(_pairs)] = {}
+
     # --- Conversation behaviour ------------------------------------------------------------
     BUFFER_QUIET_MS: NonNegativeInt = 1500
     BUFFER_MAX_WAIT_MS: NonNegativeInt = 6000
@@ -245,6 +280,8 @@ class Settings(BaseSettings):
         "META_ACCESS_TOKEN",
         "SMTP_PASSWORD",
         "LANGSMITH_API_KEY",
+        "CRM_WEBHOOK_SECRET",
+        "HUBSPOT_ACCESS_TOKEN",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -313,6 +350,14 @@ class Settings(BaseSettings):
     def admin_configured(self) -> bool:
         return self.ADMIN_TOKEN is not None
 
+    @property
+    def crm_webhooks_configured(self) -> bool:
+        return bool(self.CRM_WEBHOOK_URLS and self.CRM_WEBHOOK_SECRET)
+
+    @property
+    def hubspot_configured(self) -> bool:
+        return self.HUBSPOT_ACCESS_TOKEN is not None
+
     def integrations(self) -> dict[str, bool]:
         """Which integrations are configured, by name; never a value."""
         return {
@@ -323,6 +368,8 @@ class Settings(BaseSettings):
             "smtp": self.smtp_configured,
             "manager_email": self.MANAGER_EMAIL is not None,
             "admin_api": self.admin_configured,
+            "crm_webhooks": self.crm_webhooks_configured,
+            "hubspot": self.hubspot_configured,
         }
 
     @property

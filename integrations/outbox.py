@@ -22,8 +22,17 @@ and the mark follows the send at once. The alternative, marking before sending, 
 duplicate into a rare lost email, which is worse for a lead.
 
 `attempts` counts claims, so a row that crashes its worker every time is counted (and alerted on)
-too. Handlers are looked up by `kind`; a row of an unknown kind fails (and alerts) until a worker
-that knows it runs.
+too. Handlers are looked up by `kind` (other packages add theirs with `register`: the CRM's lead
+events); a row of an unknown kind fails (and alerts) until a worker that knows it runs.
+
+Order: rows enqueued with the same `ordering_key` (one CRM receiver and one lead) go out one after
+another: a row is claimed only when no earlier row of its key is pending, so event n+1 waits
+until event n was delivered, retries included. Ids follow commit order within a key because the
+writers of one lead hold its contact's (or lead's) row lock until they commit.
+
+A handler that raises `DeliveryPaused` (a CRM token that was refused) stops the worker from
+claiming rows of that kind until the process restarts with a fixed setting: the failure is
+logged once, at ERROR, and `wa_outbox_paused` says so; the rows stay pending, nothing is lost.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from integrations.mail.digest import NurtureDigest, build_nurture_digest
 from integrations.mail.mailer import Mailer
@@ -51,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENQUEUE",
+    "DeliveryPaused",
+    "Handler",
     "LEAD_EMAIL_KIND",
     "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
@@ -71,19 +82,26 @@ LEAD_EMAIL_KIND = "lead_email"
 (the local calendar's .ics invitations)."""
 
 ENQUEUE = """
-INSERT INTO outbox (kind, dedup_key, payload, contact_id)
-VALUES ($1, $2, $3::jsonb, $4)
+INSERT INTO outbox (kind, dedup_key, payload, contact_id, ordering_key)
+VALUES ($1, $2, $3::jsonb, $4, $5)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING id"""
 CLAIM_DUE = """
 WITH due AS (
-    SELECT id FROM outbox
-    WHERE status = 'pending'
-      AND next_attempt_at <= now()
-      AND (lease_until IS NULL OR lease_until <= now())
-    ORDER BY next_attempt_at, id
+    SELECT o.id FROM outbox AS o
+    WHERE o.status = 'pending'
+      AND o.next_attempt_at <= now()
+      AND (o.lease_until IS NULL OR o.lease_until <= now())
+      AND o.kind <> ALL($3::text[])
+      AND (o.ordering_key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM outbox AS earlier
+          WHERE earlier.ordering_key = o.ordering_key
+            AND earlier.status = 'pending'
+            AND earlier.id < o.id
+      ))
+    ORDER BY o.next_attempt_at, o.id
     LIMIT $1
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE outbox AS o
 SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
@@ -93,6 +111,9 @@ RETURNING o.id, o.kind, o.dedup_key, o.payload::text AS payload, o.attempts"""
 MARK_SENT = """
 UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
 WHERE id = $1"""
+RELEASE = """
+UPDATE outbox SET lease_until = NULL, attempts = attempts - 1
+WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
 MARK_FAILED = """
 UPDATE outbox
 SET lease_until = NULL, last_error = $3, next_attempt_at = now() + make_interval(secs => $4)
@@ -103,6 +124,11 @@ FAILED = Counter("wa_outbox_failed_total", "Outbox delivery attempts that failed
 ALERTS = Counter(
     "wa_outbox_alerts_total",
     "Failed outbox attempts of rows past the alert threshold (still retrying at the cap).",
+    ["kind"],
+)
+PAUSED = Gauge(
+    "wa_outbox_paused",
+    "1 while this process claims no rows of a kind (its destination refused our credentials).",
     ["kind"],
 )
 
@@ -134,11 +160,19 @@ async def enqueue(
     dedup_key: str,
     payload: str | Mapping[str, Any],
     contact_id: int | None = None,
+    ordering_key: str | None = None,
 ) -> int | None:
-    """Add a row in the caller's transaction; returns its id, or None when `dedup_key` exists."""
+    """Add a row in the caller's transaction; returns its id, or None when `dedup_key` exists.
+    Rows of one `ordering_key` are delivered in the order they were enqueued."""
     body = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-    row_id: int | None = await conn.fetchval(ENQUEUE, kind, dedup_key, body, contact_id)
+    row_id: int | None = await conn.fetchval(
+        ENQUEUE, kind, dedup_key, body, contact_id, ordering_key
+    )
     return row_id
+
+
+class DeliveryPaused(Exception):
+    """The destination refuses every row until a person fixes a setting (a revoked token)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,6 +228,7 @@ class OutboxWorker:
             MANAGER_DIGEST_KIND: self._send_manager_digest,
             LEAD_EMAIL_KIND: self._send_lead_email,
         }
+        self._paused: set[str] = set()
         self._wake = asyncio.Event()
 
     @classmethod
@@ -205,6 +240,15 @@ class OutboxWorker:
             log.warning("MANAGER_EMAIL is not set; quote requests go to %s", manager_email)
         return cls(pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM)
 
+    def register(self, kind: str, handler: Handler) -> None:
+        """Deliver rows of `kind` with `handler` (which raises to have the row retried)."""
+        self._handlers[kind] = handler
+
+    @property
+    def paused(self) -> frozenset[str]:
+        """The kinds this worker no longer claims (see `DeliveryPaused`)."""
+        return frozenset(self._paused)
+
     def wake(self) -> None:
         """Look for due rows now instead of at the next poll (after enqueueing, for instance)."""
         self._wake.set()
@@ -213,7 +257,9 @@ class OutboxWorker:
         """Claim the due rows and deliver them; returns how many were delivered. Postgres errors
         propagate (nothing was lost: an unmarked row is taken again after its lease)."""
         async with self._pool.acquire() as conn:
-            records = await conn.fetch(CLAIM_DUE, self.batch_size, self.lease_seconds)
+            records = await conn.fetch(
+                CLAIM_DUE, self.batch_size, self.lease_seconds, sorted(self._paused)
+            )
         delivered = 0
         for record in records:
             row = OutboxRow(
@@ -259,6 +305,10 @@ class OutboxWorker:
                     await waiter
 
     async def _deliver(self, row: OutboxRow) -> bool:
+        if row.kind in self._paused:  # paused while this row waited in the claimed batch
+            async with self._pool.acquire() as conn:
+                await conn.execute(RELEASE, row.id, row.attempts)
+            return False
         handler = self._handlers.get(row.kind)
         try:
             if handler is None:
@@ -268,6 +318,9 @@ class OutboxWorker:
             await handler(row)
         except asyncio.CancelledError:
             raise
+        except DeliveryPaused as exc:
+            await self._pause(row, exc)
+            return False
         except Exception as exc:
             await self._failed(row, exc)
             return False
@@ -276,6 +329,17 @@ class OutboxWorker:
         SENT.labels(row.kind).inc()
         log.info("outbox: delivered row %s (%s) at attempt %s", row.id, row.kind, row.attempts)
         return True
+
+    async def _pause(self, row: OutboxRow, exc: DeliveryPaused) -> None:
+        """Stop claiming rows of the kind; the row keeps its place (see the module docstring)."""
+        FAILED.labels(row.kind).inc()
+        if row.kind not in self._paused:
+            self._paused.add(row.kind)
+            PAUSED.labels(row.kind).set(1)
+            log.error(
+                "outbox: %s rows paused until restart (row %s): %s", row.kind, row.id, exc
+            )
+        await self._mark_failed(row, f"{type(exc).__name__}: {exc}"[:2000], 0.0)
 
     async def _failed(self, row: OutboxRow, exc: Exception) -> None:
         FAILED.labels(row.kind).inc()
@@ -292,6 +356,9 @@ class OutboxWorker:
                 "outbox: row %s (%s) attempt %s failed, retrying in %.0f s: %s",
                 row.id, row.kind, row.attempts, delay, error,
             )
+        await self._mark_failed(row, error, delay)
+
+    async def _mark_failed(self, row: OutboxRow, error: str, delay: float) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay)
 

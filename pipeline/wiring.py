@@ -27,6 +27,7 @@ from graph.checkpoint import AsyncRedisSaver
 from graph.engine import ConversationEngine
 from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
 from integrations.calendar.factory import calendar_from_settings
+from integrations.crm import CrmDelivery, HubSpotClient, WebhookClient, hubspot_api
 from integrations.leads import LeadStore
 from integrations.llm import http_client, model_factory
 from integrations.mail import mailer_from_settings
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from core.resources import Resources
     from integrations.calendar.local import Invitation
 
-__all__ = ["LogChannel", "Pipeline", "build_channels", "build_pipeline"]
+__all__ = ["LogChannel", "Pipeline", "build_channels", "build_crm", "build_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,29 @@ def build_channels(settings: Settings, http: aiohttp.ClientSession) -> Channels:
     return channels
 
 
+def build_crm(settings: Settings, http: httpx.AsyncClient) -> CrmDelivery:
+    """The team's CRM destinations: the webhook receivers and HubSpot, those configured."""
+    webhooks = hubspot = None
+    if settings.crm_webhooks_configured:
+        assert settings.CRM_WEBHOOK_URLS and settings.CRM_WEBHOOK_SECRET
+        webhooks = WebhookClient(
+            [str(url) for url in settings.CRM_WEBHOOK_URLS],
+            settings.CRM_WEBHOOK_SECRET.get_secret_value(),
+            http=http,
+            timeout_seconds=settings.CRM_WEBHOOK_TIMEOUT_SECONDS,
+        )
+    if settings.HUBSPOT_ACCESS_TOKEN is not None:
+        hubspot = HubSpotClient(
+            hubspot_api(
+                settings.HUBSPOT_ACCESS_TOKEN.get_secret_value(),
+                host=str(settings.HUBSPOT_API_BASE),
+            ),
+            pipeline=settings.HUBSPOT_PIPELINE,
+            stages=settings.HUBSPOT_DEAL_STAGES,
+        )
+    return CrmDelivery(webhooks=webhooks, hubspot=hubspot)
+
+
 @asynccontextmanager
 async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
     """The pipeline over `resources`; background loops not started (see `start_background`)."""
@@ -170,10 +194,16 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0)) as send,
     ):
         channels = build_channels(settings, send)  # on aiohttp: see integrations.whatsapp.sender
-        store = LeadStore.open(resources.pool, human_idle_hours=settings.HUMAN_IDLE_HOURS)
+        crm = build_crm(settings, http)
+        store = LeadStore.open(
+            resources.pool,
+            human_idle_hours=settings.HUMAN_IDLE_HOURS,
+            event_destinations=crm.destinations,
+        )
         outbox = OutboxWorker.from_settings(
             resources.pool, mailer_from_settings(settings), settings
         )
+        crm.register(outbox)  # lead events to the CRM go through the same outbox
 
         async def email_invitation(invitation: Invitation) -> None:
             name, mime, data = invitation.attachment

@@ -18,6 +18,7 @@ import asyncpg
 
 from domain.contact import ContactMode
 from integrations.leads.errors import ContactNotFound, InvalidValue
+from integrations.leads.events import LeadEvents
 from integrations.leads.mode import contact_mode
 from integrations.leads.records import (
     ContactRecord,
@@ -33,6 +34,7 @@ from integrations.leads.sql import (
     RESOLVE_CONTACT_HANDOFFS,
     SELECT_CONTACT,
     SELECT_CONTACT_FOR_UPDATE,
+    SELECT_CONTACT_LEADS_FOR_UPDATE,
     SELECT_CONTACT_MODE,
     SELECT_HUMAN_NOTES,
     SET_OPT_OUT,
@@ -48,11 +50,17 @@ class ContactStore:
     """Contacts, their transcript and their mode (see the module docstring)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, *, human_idle: timedelta, clock: Callable[[], datetime]
+        self,
+        pool: asyncpg.Pool,
+        *,
+        human_idle: timedelta,
+        clock: Callable[[], datetime],
+        events: LeadEvents | None = None,
     ) -> None:
         self._pool = pool
         self._idle = human_idle
         self._clock = clock
+        self._events = events or LeadEvents((), clock=clock)
 
     async def upsert_contact(
         self,
@@ -180,8 +188,14 @@ class ContactStore:
         return changed is not None
 
     async def delete_contact(self, channel: str, number: str) -> bool:
-        """Erase the contact and everything of it (leads, handoffs, transcript, outbox rows);
+        """Erase the contact and everything of it (leads, handoffs, transcript, outbox rows,
+        undelivered CRM events included) and write `contact.erased` in the same transaction;
         returns whether it existed. The conversation state in Redis is the caller's to delete."""
-        async with self._pool.acquire() as conn:
-            row_id = await conn.fetchval(DELETE_CONTACT, channel, checked_number(number))
-        return row_id is not None
+        number = checked_number(number)
+        async with self._pool.acquire() as conn, conn.transaction():
+            contact = await conn.fetchrow(SELECT_CONTACT_LEADS_FOR_UPDATE, channel, number)
+            if contact is None:
+                return False
+            await conn.execute(DELETE_CONTACT, channel, number)
+            await self._events.erased(conn, contact["id"], contact["lead_ids"])
+        return True

@@ -1,5 +1,6 @@
 """The manager's view of the leads: lists, one lead with its transcript and handoffs, and
-closing a lead as won or lost."""
+closing a lead as won or lost (with its CRM event, `lead.won` or `lead.lost`, in the same
+transaction)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 
 from domain.events import HandoffRecord
 from integrations.leads.errors import InvalidValue, LeadNotFound
+from integrations.leads.events import LeadEvents
 from integrations.leads.records import (
     LEAD_STATUSES,
     LeadDetail,
@@ -26,6 +28,7 @@ from integrations.leads.sql import (
     RESOLVE_LEAD_HANDOFFS,
     SELECT_HANDOFFS,
     SELECT_LEAD,
+    SELECT_LEAD_STATUS_FOR_UPDATE,
     SELECT_TRANSCRIPT,
     SET_OUTCOME,
 )
@@ -36,9 +39,16 @@ __all__ = ["LeadQueries"]
 class LeadQueries:
     """Leads as the manager reads and closes them (the admin API)."""
 
-    def __init__(self, pool: asyncpg.Pool, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Callable[[], datetime],
+        events: LeadEvents | None = None,
+    ) -> None:
         self._pool = pool
         self._clock = clock
+        self._events = events or LeadEvents((), clock=clock)
 
     async def list_leads(
         self,
@@ -97,15 +107,18 @@ class LeadQueries:
 
     async def set_outcome(self, lead_id: int, outcome: Outcome) -> None:
         """Close the lead as won or lost and resolve its open handoffs; the contact's next
-        conversation starts a new lead."""
+        conversation starts a new lead. Setting the outcome it has already changes nothing."""
         if outcome not in ("won", "lost"):
             raise InvalidValue(f"outcome must be 'won' or 'lost', not {outcome!r}")
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
-            row_id = await conn.fetchval(SET_OUTCOME, lead_id, outcome, now)
-            if row_id is None:
+            previous = await conn.fetchval(SELECT_LEAD_STATUS_FOR_UPDATE, lead_id)
+            if previous is None:
                 raise LeadNotFound(f"no lead {lead_id}")
+            await conn.execute(SET_OUTCOME, lead_id, outcome, now)
             await conn.execute(RESOLVE_LEAD_HANDOFFS, lead_id, now)
+            if previous != outcome:
+                await self._events.closed(conn, lead_id, outcome)
 
     @staticmethod
     def _check_filters(status: str | None, limit: int, offset: int) -> None:

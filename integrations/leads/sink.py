@@ -14,6 +14,8 @@ Why it is shaped this way:
 - A handoff puts the contact in human mode (`integrations.leads.mode`). A handoff after an
   idle-expired stretch first ends that stretch (resolving its handoffs), so it is a new handoff
   with a new email, while a repeat within the stretch is absorbed.
+- The CRM's lead events (`integrations.leads.events`) are written in the same transactions, from
+  the lead as it was and as it is; with no CRM configured a lead update stays one statement.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from domain.events import HandoffEvent, LeadUpdate
+from integrations.leads.events import LeadEvents
 from integrations.leads.mode import human_mode_active
 from integrations.leads.records import LeadStatus, checked_number, lead_values, status_for_update
 from integrations.leads.sql import (
@@ -53,13 +56,15 @@ class PostgresLeadSink:
         human_idle: timedelta,
         clock: Callable[[], datetime],
         attachments: Callable[[HandoffEvent], Sequence[Attachment]] | None = None,
+        events: LeadEvents | None = None,
     ) -> None:
         """`attachments` returns files to attach to the manager's email of a handoff (the
-        calendar's `.ics`)."""
+        calendar's `.ics`); `events` writes the CRM's lead events."""
         self._pool = pool
         self._idle = human_idle
         self._clock = clock
         self._attachments = attachments
+        self._events = events or LeadEvents((), clock=clock)
 
     async def lead_updated(self, update: LeadUpdate) -> None:
         """Upsert the contact's open lead from the profile, stage and score (idempotent); a lead
@@ -67,18 +72,22 @@ class PostgresLeadSink:
         number = checked_number(update.contact)
         status = status_for_update(update)
         nurture = status == "nurture"
+        contact = (update.channel, number, update.profile_name, update.profile.language)
+        values = lead_values(
+            stage=update.stage, profile=update.profile, summary=update.summary,
+            booking=update.booking, qualification=update.qualification,
+        )
+        events = self._events.enabled
         async with self._pool.acquire() as conn, (
-            conn.transaction() if nurture else contextlib.nullcontext()
+            conn.transaction() if nurture or events else contextlib.nullcontext()
         ):
-            row = await conn.fetchrow(
-                UPSERT_CONTACT_AND_LEAD,
-                update.channel, number, update.profile_name, update.profile.language,
-                status, False,
-                *lead_values(
-                    stage=update.stage, profile=update.profile, summary=update.summary,
-                    booking=update.booking, qualification=update.qualification,
-                ),
-            )
+            if events:
+                contact_id = await conn.fetchval(UPSERT_CONTACT, *contact)
+                before = await self._events.open_lead(conn, contact_id)
+                row = await conn.fetchrow(UPSERT_LEAD, contact_id, status, False, *values)
+                await self._events.changed(conn, before, row["id"])
+            else:
+                row = await conn.fetchrow(UPSERT_CONTACT_AND_LEAD, *contact, status, False, *values)
             if nurture:
                 digest = NurtureDigest.from_update(update, lead_id=row["id"])
                 await enqueue(
@@ -97,6 +106,7 @@ class PostgresLeadSink:
                 UPSERT_CONTACT, event.channel, number, event.profile_name, event.profile.language
             )
             contact_id: int = contact["id"]
+            before = await self._events.open_lead(conn, contact_id)
             since, last = contact["human_since"], contact["human_last_activity"]
             if since is not None and not human_mode_active(
                 since, last, now=now, idle=self._idle
@@ -114,6 +124,9 @@ class PostgresLeadSink:
             )
             handoff_id: int | None = await conn.fetchval(
                 INSERT_HANDOFF, lead_id, event.reason, event.at
+            )
+            await self._events.changed(
+                conn, before, lead_id, handoff=event.reason if handoff_id is not None else None
             )
             if handoff_id is None:
                 return

@@ -23,10 +23,13 @@ __all__ = [
     "RESOLVE_LEAD_HANDOFFS",
     "SELECT_CONTACT",
     "SELECT_CONTACT_FOR_UPDATE",
+    "SELECT_CONTACT_LEADS_FOR_UPDATE",
     "SELECT_CONTACT_MODE",
     "SELECT_HANDOFFS",
     "SELECT_HUMAN_NOTES",
     "SELECT_LEAD",
+    "SELECT_LEAD_STATUS_FOR_UPDATE",
+    "SELECT_OPEN_LEAD_FOR_UPDATE",
     "SELECT_TRANSCRIPT",
     "SET_OPT_OUT",
     "SET_OUTCOME",
@@ -78,6 +81,12 @@ UPDATE handoffs AS h SET resolved_at = $2
 FROM leads AS l
 WHERE l.id = h.lead_id AND l.contact_id = $1 AND h.resolved_at IS NULL"""
 DELETE_CONTACT = "DELETE FROM contacts WHERE channel = $1 AND number = $2 RETURNING id"
+# Erasure reads the contact's leads (for `contact.erased`) under the contact's lock, then deletes.
+SELECT_CONTACT_LEADS_FOR_UPDATE = """
+SELECT c.id,
+       ARRAY(SELECT l.id FROM leads AS l WHERE l.contact_id = c.id ORDER BY l.id) AS lead_ids
+FROM contacts AS c WHERE c.channel = $1 AND c.number = $2
+FOR UPDATE OF c"""
 
 # Profile columns of a lead, in parameter order after ($1 contact_id, $2 status, $3 force_status).
 LEAD_PROFILE_COLUMNS: tuple[str, ...] = (
@@ -131,6 +140,13 @@ LEAD_COLUMNS = (
 )
 SELECT_LEAD = f"""
 SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id WHERE l.id = $1"""
+# A lead before a write, for its events (`integrations.leads.events`): locked after the contact,
+# in the order the lead upsert locks them.
+SELECT_OPEN_LEAD_FOR_UPDATE = f"""
+SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
+WHERE l.contact_id = $1 AND l.status NOT IN ('won', 'lost')
+FOR UPDATE OF l"""
+SELECT_LEAD_STATUS_FOR_UPDATE = "SELECT status FROM leads WHERE id = $1 FOR UPDATE"
 LIST_LEADS = f"""
 SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
 WHERE ($1::text IS NULL OR l.status = $1)

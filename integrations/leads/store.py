@@ -6,7 +6,8 @@
   transcript, the contact's mode (its one owner), takeover, release, opt-out, erasure.
 - `leads`: the manager's view (`integrations.leads.queries`): lists, details, won or lost.
 
-They share the pool and the clock ("now" for takeover, opt-out and outcomes; tests move it).
+They share the pool, the clock ("now" for takeover, opt-out and outcomes; tests move it) and the
+CRM's lead events (`integrations.leads.events`), which each role writes in its transactions.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncpg
 
 from domain.events import HandoffEvent
 from integrations.leads.contacts import ContactStore
+from integrations.leads.events import EventDestination, LeadEvents
 from integrations.leads.queries import LeadQueries
 from integrations.leads.sink import PostgresLeadSink
 from integrations.mail.quote import Attachment
@@ -46,13 +48,18 @@ class LeadStore:
         human_idle_hours: float = 24.0,
         clock: Callable[[], datetime] | None = None,
         attachments: Callable[[HandoffEvent], Sequence[Attachment]] | None = None,
+        event_destinations: Sequence[EventDestination] = (),
     ) -> LeadStore:
         """The store on `pool`. `attachments` returns files to attach to the manager's email of
-        a handoff (the calendar's `.ics`)."""
+        a handoff (the calendar's `.ics`); every lead event goes to each of
+        `event_destinations` (none: no events are written)."""
         now = clock or _utc_now
         idle = timedelta(hours=human_idle_hours)
+        events = LeadEvents(event_destinations, clock=now)
         return cls(
-            sink=PostgresLeadSink(pool, human_idle=idle, clock=now, attachments=attachments),
-            contacts=ContactStore(pool, human_idle=idle, clock=now),
-            leads=LeadQueries(pool, clock=now),
+            sink=PostgresLeadSink(
+                pool, human_idle=idle, clock=now, attachments=attachments, events=events
+            ),
+            contacts=ContactStore(pool, human_idle=idle, clock=now, events=events),
+            leads=LeadQueries(pool, clock=now, events=events),
         )

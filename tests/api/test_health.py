@@ -27,15 +27,20 @@ async def test_readyz_never_shows_a_secret(app_client: Any, make_settings: Any) 
         "META_VERIFY_TOKEN": "meta-verify-333",
         "META_ACCESS_TOKEN": "meta-access-222",
         "ADMIN_TOKEN": "admin-token-444",
+        "CRM_WEBHOOK_SECRET": "whsec-crm-666",
+        "HUBSPOT_ACCESS_TOKEN": "pat-na1-hubspot-777",
     }
     settings = make_settings(
         TWILIO_ACCOUNT_SID="AC1", TWILIO_WHATSAPP_NUMBER="+1415", META_PHONE_NUMBER_ID="1",
-        **secrets,
+        CRM_WEBHOOK_URLS=["https://crm.example/hooks?key=url-key-888"], **secrets,
     )
     async with app_client(settings) as (_, client):
         response = await client.get("/readyz")
     assert response.json()["integrations"]["llm"] is True
     assert response.json()["integrations"]["twilio"] is True
+    assert response.json()["integrations"]["crm_webhooks"] is True
+    assert response.json()["integrations"]["hubspot"] is True
+    assert "url-key-888" not in response.text
     for secret in secrets.values():
         assert secret not in response.text
 

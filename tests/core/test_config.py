@@ -180,3 +180,28 @@ def test_a_provider_configured_in_full_or_not_at_all_is_fine() -> None:
     )
     assert full.meta_configured and full.smtp_configured
     assert not Settings(_env_file=None).meta_configured  # type: ignore[call-arg]
+
+
+def test_crm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook needs its secret; URLs are a comma list; stage overrides are status=stage."""
+    monkeypatch.setenv("CRM_WEBHOOK_URLS", "https://crm.example/hooks?key=k3y, https://b.example")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError, match="set CRM_WEBHOOK_SECRET") as info:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert "k3y" not in str(info.value)
+    monkeypatch.setenv("CRM_WEBHOOK_SECRET", "whsec-0123456789abcdef")
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-na1-0123")
+    monkeypatch.setenv("HUBSPOT_DEAL_STAGES", "booked=appointmentscheduled, won=closedwon")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert [str(url) for url in settings.CRM_WEBHOOK_URLS or []] == [
+        "https://crm.example/hooks?key=k3y", "https://b.example/",
+    ]
+    assert settings.HUBSPOT_DEAL_STAGES == {"booked": "appointmentscheduled", "won": "closedwon"}
+    assert settings.integrations()["crm_webhooks"] is True
+    assert settings.integrations()["hubspot"] is True
+    monkeypatch.setenv("HUBSPOT_DEAL_STAGES", "booked")
+    with pytest.raises(ValueError, match="HUBSPOT_DEAL_STAGES"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
