@@ -35,7 +35,6 @@ from integrations.leads.sql import (
     LEAD_COLUMNS,
     MODE_INPUTS,
     SELECT_HANDOFFS,
-    SELECT_TRANSCRIPT,
 )
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "MODE_HINT",
     "SELECT_CONTACT_BY_ID",
     "SELECT_CONTACT_LEAD",
+    "SELECT_CONVERSATION",
     "SELECT_LAST_INBOUND",
     "SELECT_MEDIA",
 ]
@@ -93,6 +93,17 @@ SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
 WHERE l.contact_id = $1 ORDER BY l.created_at DESC, l.id DESC LIMIT 1"""
 SELECT_LAST_INBOUND = """
 SELECT max(at) FROM transcript WHERE contact_id = $1 AND direction = 'in'"""
+# The newest $2 messages in the order they were stored: a provider's timestamp has whole seconds,
+# so a lead's message can carry an earlier time than the bot's reply it came after.
+SELECT_CONVERSATION = """
+SELECT * FROM (
+    SELECT id, direction, author, kind, text, media::text AS media, details::text AS details,
+           provider_message_id, message_ids, at
+    FROM transcript WHERE contact_id = $1
+    ORDER BY id DESC
+    LIMIT $2
+) AS latest
+ORDER BY id"""
 SELECT_MEDIA = """
 SELECT t.channel, t.media::text AS media FROM transcript AS t
 WHERE t.id = $1 AND t.contact_id = $2"""
@@ -106,7 +117,9 @@ class Conversation:
     channel: str
     number: str
     name: str | None
-    """The lead's name when known, else the WhatsApp profile name."""
+    """The lead's name, when they gave it."""
+    profile_name: str | None
+    """The WhatsApp profile name (the lead chose it: any text)."""
     mode: ContactMode
     open_handoff: HandoffReason | None
     """The reason of the newest unresolved handoff: a person is awaited while one is open."""
@@ -187,7 +200,7 @@ class InboxQueries:
             handoffs = (
                 await conn.fetch(SELECT_HANDOFFS, lead_row["id"]) if lead_row is not None else []
             )
-            messages = await conn.fetch(SELECT_TRANSCRIPT, contact_id, transcript_limit)
+            messages = await conn.fetch(SELECT_CONVERSATION, contact_id, transcript_limit)
             last_in: datetime | None = await conn.fetchval(SELECT_LAST_INBOUND, contact_id)
         return ConversationDetail(
             contact=contact_from_row(row),
@@ -229,7 +242,8 @@ class InboxQueries:
             contact_id=row["contact_id"],
             channel=row["channel"],
             number=row["number"],
-            name=row["name"] or row["profile_name"],
+            name=row["name"],
+            profile_name=row["profile_name"],
             mode=self._mode(row, now),
             open_handoff=row["open_handoff"],
             last_at=row["last_at"],

@@ -11,7 +11,7 @@ from typing import Any
 from console.charts import bar_chart, column_chart
 from console.views import reply_window
 from integrations.leads.funnel import funnel_steps
-from tests.console.test_auth import ADMIN, AGENT, console_settings, hand_over
+from tests.console.test_auth import AGENT, console_settings, hand_over
 from tests.utils.console import add_user, csrf_of, signed_in
 from tests.utils.e2e import StandIns, running
 
@@ -50,7 +50,9 @@ async def test_the_csv_export_counts_the_period_and_follows_an_outcome(
         token = csrf_of(page.text)
         sent = await agent.post(f"/console/c/{first}/reply", data={"csrf": token, "text": "Hola!"})
         assert sent.headers["location"].endswith("done=replied")
-        won = await agent.post(f"/console/c/{first}/outcome", data={"csrf": token, "outcome": "won"})
+        won = await agent.post(
+            f"/console/c/{first}/outcome", data={"csrf": token, "outcome": "won"}
+        )
         assert won.headers["location"].endswith("done=won")
 
         after = rows((await agent.get("/console/funnel.csv")).text)
@@ -70,7 +72,6 @@ async def test_the_csv_export_counts_the_period_and_follows_an_outcome(
         assert page.status_code == 200 and '<svg class="chart"' in page.text
         assert 'id="status-won">1<' in page.text
         await agent.aclose()
-        _ = ADMIN
 
 
 def test_funnel_steps_are_cumulative_with_conversions() -> None:

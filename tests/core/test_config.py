@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from core.config import Settings, SettingsError, get_settings
+from core.config import Settings, SettingsError, describe_validation_error, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,3 +181,16 @@ def test_a_provider_configured_in_full_or_not_at_all_is_fine() -> None:
     )
     assert full.meta_configured and full.smtp_configured
     assert not Settings(_env_file=None).meta_configured  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("changeme", "placeholder"), ("too-short-for-a-cookie-key", "at least 32 characters")],
+)
+def test_a_weak_session_secret_is_refused_without_echoing_it(value: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, SESSION_SECRET=value)  # type: ignore[call-arg]
+    message = describe_validation_error(caught.value)
+    assert message.startswith("invalid setting SESSION_SECRET:") and problem in message
+    assert value not in message
+    assert Settings(_env_file=None, SESSION_SECRET="s" * 32).SESSION_SECRET  # type: ignore[call-arg]
