@@ -32,7 +32,7 @@ if CHROMIUM is None:
 
 import psycopg  # noqa: E402
 import redis  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright  # noqa: E402
 
 from console.users import UserStore  # noqa: E402
 from core.config import Settings  # noqa: E402
@@ -239,7 +239,12 @@ def test_a_script_in_a_leads_name_is_shown_as_text_on_a_phone(
     )
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     try:
         sign_in(page, service, "phone@sales.example", role="agent", name="Pia Phone")
         expect(page.locator("body[data-live=open]")).to_be_attached()
