@@ -23,6 +23,7 @@ from console.pages import render
 from console.state import Console
 from console.views import MODE_LABELS, STATUS_LABELS, reply_window
 from core.logs import mask_phone
+from core.text import without_lone_surrogates
 from domain.contact import ContactMode
 from integrations.leads import ContactNotFound, LeadNotFound
 from integrations.leads.inbox import ConversationDetail
@@ -135,6 +136,8 @@ async def events(request: Request, console: ConsoleDep, session: SessionDep) -> 
                 try:
                     event = await asyncio.wait_for(queue.get(), DISCONNECT_CHECK_SECONDS)
                 except TimeoutError:
+                    # (Starlette also ends the stream on a disconnect under uvicorn; servers of
+                    # ASGI spec 2.4 tell only when asked.)
                     if await request.is_disconnected():
                         return
                     idle += DISCONNECT_CHECK_SECONDS
@@ -176,7 +179,9 @@ def _context(console: Console, detail: ConversationDetail) -> dict[str, Any]:
         "window": reply_window(
             detail.last_inbound_at, now=now, opted_out=detail.mode is ContactMode.OPTED_OUT
         ),
-        "can_take_over": detail.mode not in (ContactMode.HUMAN, ContactMode.OPTED_OUT),
+        # A takeover without a handoff leaves the mode `waiting` until the person writes.
+        "can_take_over": detail.mode in (ContactMode.BOT, ContactMode.RETURNING)
+        or detail.handoff_waiting,
         "can_release": detail.contact.human_since is not None,
         "lead_open": detail.lead is not None and detail.lead.status not in ("won", "lost"),
         "now": now,
@@ -234,7 +239,8 @@ async def reply(
 ) -> Response:
     """Write to the lead as the business, through the contact's channel."""
     detail = await _detail(console, contact_id)
-    text = form.get("text", "").replace("\x00", "").strip()
+    # As the admin API takes it: no NUL (Postgres refuses it), no lone surrogate.
+    text = without_lone_surrogates(form.get("text", "")).replace("\x00", "").strip()
     if not text or len(text) > 4096:
         return _back(contact_id, error="empty")
     window = reply_window(

@@ -108,6 +108,11 @@ async def open_console(
             clock=now,
         )
         console.feed.start()
+        if not await console.users.users():
+            log.warning(
+                "the console (/console) has no users yet: create the first with "
+                "`make user EMAIL=you@example.com ROLE=admin`"
+            )
         try:
             yield console
         finally:

@@ -135,7 +135,9 @@ class Conversation:
     @property
     def handoff_waiting(self) -> bool:
         """A handoff nobody of the team has acted on yet."""
-        return self.mode in (ContactMode.WAITING, ContactMode.CALL_BOOKED)
+        return self.open_handoff is not None and self.mode in (
+            ContactMode.WAITING, ContactMode.CALL_BOOKED
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,6 +152,13 @@ class ConversationDetail:
     transcript: list[TranscriptEntry]
     last_inbound_at: datetime | None
     """The lead's last message: WhatsApp's 24-hour window for free-form replies starts here."""
+
+    @property
+    def handoff_waiting(self) -> bool:
+        """A handoff nobody of the team has acted on yet."""
+        return self.open_handoff is not None and self.mode in (
+            ContactMode.WAITING, ContactMode.CALL_BOOKED
+        )
 
 
 class InboxQueries:
