@@ -343,3 +343,44 @@ async def test_make_user_creates_or_resets_a_user_with_a_one_time_password(
         client = await signed_in(e2e.app, "first@sales.example", new)
         assert "Eva" in (await client.get("/console")).text
         await client.aclose()
+
+
+# --- The inbox's filters and a takeover ----------------------------------------------------------
+
+
+async def test_the_inbox_filters_and_a_takeover_silences_the_bot(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    async with running(app_client, console_settings(make_settings, stand_ins), stand_ins) as e2e:
+        await hand_over(e2e, name="Ana García")
+        other = "+34612345678"
+        await e2e.post_meta(meta_payload(meta_text("Hola, precios?", contact=other), name="Luis"))
+        await e2e.wait_meta_replies(1, contact=other)
+        agent = await signed_in(e2e.app, AGENT, await add_user(e2e.app, email=AGENT, role="agent"))
+
+        async def listed(query: str) -> list[str]:
+            html = (await agent.get(f"/console/conversations?{query}")).text
+            return [n for n in ("Ana García", "Luis") if n in html]
+
+        assert await listed("") == ["Ana García", "Luis"]
+        assert await listed("mode=waiting") == ["Ana García"]
+        assert await listed("mode=bot") == ["Luis"]
+        assert await listed("status=handed_off") == ["Ana García"]
+        assert await listed("q=precios") == ["Luis"]
+        assert await listed("q=%25") == []  # a LIKE wildcard is a character like any other
+        assert await listed("channel=twilio") == []
+        assert await listed("mode=nonsense&channel=meta") == ["Ana García", "Luis"]
+        assert "handoff waiting" in (await agent.get("/console?mode=waiting")).text
+
+        bot_contact = await e2e.fetchval("SELECT id FROM contacts WHERE number = $1", other)
+        page = await agent.get(f"/console/c/{bot_contact}")
+        taken = await agent.post(
+            f"/console/c/{bot_contact}/takeover", data={"csrf": csrf_of(page.text)}
+        )
+        assert taken.headers["location"].endswith("done=taken")
+        await e2e.meta("¿Sigues ahí?", contact=other)
+        await e2e.wait_transcript("¿Sigues ahí?", contact=other)
+        await e2e.wait_idle()
+        assert len(e2e.meta_replies(other)) == 1  # the bot stayed silent
+        assert await listed("mode=bot") == []
+        await agent.aclose()
