@@ -24,6 +24,7 @@ __all__ = [
     "CsrfRefused",
     "Forbidden",
     "FormDep",
+    "LOGIN_COOKIE",
     "PasswordChangeRequired",
     "SESSION_COOKIE",
     "Session",

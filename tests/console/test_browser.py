@@ -176,6 +176,7 @@ def test_a_handoff_appears_live_and_the_manager_replies_releases_and_wins(
 ) -> None:
     lead = "+5491155550001"
     sign_in(page, service, "boss@sales.example", role="admin", name="Marta Boss")
+    page.goto("/console")
     expect(page.locator("body[data-live=open]")).to_be_attached()  # the event stream is open
 
     # A lead writes and asks for a person while the inbox is open: it appears without a reload.
