@@ -54,6 +54,7 @@ NOTICES = {
     "won": "Marked won.",
     "lost": "Marked lost.",
     "password": "Your password is set.",
+    "erased": "The contact is erased.",
 }
 ERRORS = {
     "window": "Not sent: the 24-hour window is closed (see above).",

@@ -17,6 +17,7 @@ __all__ = [
     "MODE_LABELS",
     "STATUS_LABELS",
     "REPLY_WINDOW",
+    "STEP_LABELS",
     "ReplyWindow",
     "duration",
     "install_filters",

@@ -384,3 +384,26 @@ async def test_the_inbox_filters_and_a_takeover_silences_the_bot(
         assert len(e2e.meta_replies(other)) == 1  # the bot stayed silent
         assert await listed("mode=bot") == []
         await agent.aclose()
+
+
+async def test_an_admin_erases_a_contact_after_confirming(
+    app_client: Any, make_settings: Any, stand_ins: StandIns
+) -> None:
+    async with running(app_client, console_settings(make_settings, stand_ins), stand_ins) as e2e:
+        contact_id = await hand_over(e2e)
+        admin = await signed_in(e2e.app, ADMIN, await add_user(e2e.app, email=ADMIN))
+        confirm = await admin.get(f"/console/c/{contact_id}/erase")
+        assert confirm.status_code == 200 and "cannot be undone" in confirm.text
+        token = csrf_of(confirm.text)
+        unconfirmed = await admin.post(f"/console/c/{contact_id}/erase", data={"csrf": token})
+        assert unconfirmed.headers["location"] == f"/console/c/{contact_id}/erase"
+        assert await e2e.fetchval("SELECT count(*) FROM contacts") == 1
+        erased = await admin.post(
+            f"/console/c/{contact_id}/erase", data={"csrf": token, "confirm": "erase"}
+        )
+        assert erased.headers["location"] == "/console?done=erased"
+        assert "The contact is erased." in (await admin.get(erased.headers["location"])).text
+        assert await e2e.fetchval("SELECT count(*) FROM contacts") == 0
+        assert await e2e.fetchval("SELECT count(*) FROM transcript") == 0
+        assert (await admin.get(f"/console/c/{contact_id}")).status_code == 404
+        await admin.aclose()
