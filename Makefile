@@ -7,7 +7,7 @@ UV = $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON ?= $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-.PHONY: help setup run test worker migrate chat bench eval lint clean
+.PHONY: help setup run test worker migrate user chat bench eval lint clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -22,6 +22,7 @@ help: ## List the targets.
 setup: .venv/.synced ## Install uv (if absent) and the locked dependencies into .venv.
 
 run: setup ## Serve the app on http://127.0.0.1:8000 (embedded Redis/Postgres unless URLs are set).
+	@echo "Console: http://$${HOST:-127.0.0.1}:$${PORT:-8000}/console (first user: make user EMAIL=you@example.com ROLE=admin)"
 	ALLOW_UNSIGNED_WEBHOOKS=$${ALLOW_UNSIGNED_WEBHOOKS:-true} $(UV) run --locked python -m server
 
 test: setup ## Run the whole test suite.
@@ -29,6 +30,10 @@ test: setup ## Run the whole test suite.
 
 migrate: setup ## Apply pending database migrations.
 	$(UV) run --locked python -m core.migrate
+
+user: setup ## Create or reset a console user: make user EMAIL=ana@example.com ROLE=admin [NAME="Ana"].
+	@test -n "$(EMAIL)" || { echo "usage: make user EMAIL=ana@example.com ROLE=admin|agent [NAME=...]"; exit 2; }
+	@$(UV) run --locked python -m console.cli user --email "$(EMAIL)" --role "$(or $(ROLE),agent)" --name "$(NAME)"
 
 lint: setup ## ruff, mypy, the import layers (lint-imports) and hadolint on the Dockerfile.
 	$(UV) run --locked ruff check .

@@ -1,4 +1,5 @@
-"""The FastAPI app: webhooks, health, metrics and the admin API, wired in one lifespan.
+"""The FastAPI app: webhooks, health, metrics, the admin API and the console, wired in one
+lifespan.
 
 `python -m server` validates the settings and the business profile (one clear line per invalid
 variable or key, no traceback) and
@@ -18,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from api import admin, health, media, webhooks
 from api.body_limit import BodyLimit
 from api.errors import validation_error
+from console.app import install as install_console
+from console.state import open_console
 from core.config import Settings, SettingsError, get_settings
 from core.logs import configure_logging
 from core.process import settle_garbage_collector
@@ -54,9 +57,11 @@ def create_app(
         async with (
             open_resources(active, server_settings=db_server_settings) as resources,
             build_pipeline(resources) as pipeline,
+            open_console(resources, pipeline) as console,
         ):
             app.state.resources = resources
             app.state.pipeline = pipeline
+            app.state.console = console
             pipeline.start_background(workers=active.WORKERS_IN_PROCESS)
             log.info(
                 "ready: workers in process %s, integrations %s",
@@ -78,6 +83,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(admin.router)
     app.include_router(media.router)
+    install_console(app)
     return app
 
 
@@ -102,6 +108,9 @@ def main() -> int:
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
         access_log=False,
+        # The console's event streams never end by themselves: at shutdown, give open
+        # requests this long, then close them (the browsers reconnect to another process).
+        timeout_graceful_shutdown=5,
     )
     return 0
 

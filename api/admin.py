@@ -17,6 +17,7 @@ from core.text import without_lone_surrogates
 from integrations.leads import ContactNotFound, LeadNotFound, LeadStatus
 from integrations.whatsapp.errors import ChannelError
 from integrations.whatsapp.types import Channel
+from pipeline import actions
 
 __all__ = ["router"]
 
@@ -94,10 +95,9 @@ async def set_outcome(
 ) -> dict[str, str]:
     """Close the lead as won or lost."""
     try:
-        await pipeline.store.leads.set_outcome(lead_id, body.outcome)
+        await actions.close_lead(pipeline, lead_id, body.outcome)
     except LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No lead {lead_id}.") from None
-    pipeline.outbox.wake()  # its CRM event, now rather than at the next poll
     return {"status": body.outcome}
 
 
@@ -106,29 +106,25 @@ async def reply(
     *, pipeline: PipelineDep, channel: Channel, number: Number, body: ReplyIn
 ) -> dict[str, Any]:
     """Send a message to the contact as the business; the bot stays silent while a human talks."""
-    if await pipeline.store.contacts.get_contact(channel, number) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.")
     try:
-        ids = await pipeline.channels.send_text(channel, number, body.text)
+        ids = await actions.reply_as_business(
+            pipeline, channel, number, body.text, sent_by="admin API"
+        )
+    except ContactNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.") from None
     except ChannelError as exc:
         log.warning("admin reply to %s failed: %s", mask_phone(number), exc)
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"WhatsApp refused: {exc}") from exc
-    await pipeline.store.contacts.record_outbound(
-        channel, number, body.text, author="human", message_ids=ids
-    )
     return {"message_ids": ids}
 
 
 @router.post("/contacts/{channel}/{number}/release")
 async def release(*, pipeline: PipelineDep, channel: Channel, number: Number) -> dict[str, bool]:
     """Give the contact back to the bot (it knows a human spoke with them)."""
-    notes = await pipeline.store.contacts.human_notes(channel, number)
     try:
-        was_human = await pipeline.store.contacts.release(channel, number)
+        was_human = await actions.release_to_bot(pipeline, channel, number)
     except ContactNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such contact on that channel.") from None
-    if was_human or notes:  # a stretch to remember (a person may have written without a handoff)
-        await pipeline.engine.release_to_bot(f"{channel}:{number}", human_notes=notes or None)
     return {"released": was_human}
 
 
@@ -137,12 +133,4 @@ async def delete_contact(
     *, pipeline: PipelineDep, channel: Channel, number: Number
 ) -> dict[str, bool]:
     """Erase the contact: its rows, its conversation state and anything still buffered."""
-    thread = f"{channel}:{number}"
-    # The buffer first: that drops the lease too, so a worker busy with this contact fails its
-    # next step (LeaseLost) instead of writing the contact back after the erase.
-    await pipeline.buffer.forget(thread)
-    existed = await pipeline.store.contacts.delete_contact(channel, number)
-    pipeline.outbox.wake()  # `contact.erased` for the CRM
-    await pipeline.engine.reset(thread)
-    log.info("erased contact %s on request", mask_phone(thread))
-    return {"deleted": existed}
+    return {"deleted": await actions.erase_contact(pipeline, channel, number)}

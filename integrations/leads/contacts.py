@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Literal
@@ -105,10 +105,12 @@ class ContactStore:
         message_ids: Sequence[str] = (),
         kind: str = "text",
         at: datetime | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> bool:
         """Store a message sent to the contact (a reply may be split: `message_ids` are all its
         provider ids; the first one makes re-recording a no-op). A human message also starts
-        or refreshes human mode. False when it was already stored."""
+        or refreshes human mode. `details`: kept with the line (who of the team wrote it).
+        False when it was already stored."""
         if author not in ("bot", "human"):
             raise InvalidValue(f"outbound author must be 'bot' or 'human', not {author!r}")
         number = checked_number(number)
@@ -118,8 +120,9 @@ class ContactStore:
             conn.transaction() if human else contextlib.nullcontext()
         ):
             row = await conn.fetchrow(
-                RECORD_MESSAGE, channel, number, None, None, "out", author, kind, text, "[]", "{}",
-                message_ids[0] if message_ids else None, list(message_ids), at or now,
+                RECORD_MESSAGE, channel, number, None, None, "out", author, kind, text, "[]",
+                json.dumps(dict(details or {})), message_ids[0] if message_ids else None,
+                list(message_ids), at or now,
             )
             if human and row is not None:
                 await conn.execute(ENTER_HUMAN_MODE, row["contact_id"], now)

@@ -17,6 +17,7 @@ __all__ = [
     "LEAD_PROFILE_COLUMNS",
     "LEAVE_HUMAN_MODE",
     "LIST_LEADS",
+    "MODE_INPUTS",
     "OPEN_STATUS_RANK",
     "RECORD_MESSAGE",
     "RESOLVE_CONTACT_HANDOFFS",
@@ -187,19 +188,22 @@ ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL
 RETURNING id, contact_id"""
 # The contact's mode in one read: its flags, whether a person wrote in the current stretch, and
 # the reason of its newest unresolved handoff (`integrations.leads.mode.contact_mode` decides).
-SELECT_CONTACT_MODE = """
-SELECT c.opted_out, c.human_since, c.human_last_activity,
-       EXISTS (
-           SELECT 1 FROM transcript AS t
-           WHERE t.contact_id = c.id AND t.author = 'human' AND t.text IS NOT NULL
-             AND c.human_since IS NOT NULL AND t.at >= c.human_since
-       ) AS human_wrote,
-       (
-           SELECT h.reason FROM handoffs AS h JOIN leads AS l ON l.id = h.lead_id
-           WHERE l.contact_id = c.id AND h.resolved_at IS NULL
-           ORDER BY h.at DESC, h.id DESC
-           LIMIT 1
-       ) AS open_handoff
+# (`MODE_INPUTS` is also a column list of the console's inbox, over `contacts AS c`.)
+MODE_INPUTS = """
+c.opted_out, c.human_since, c.human_last_activity,
+EXISTS (
+    SELECT 1 FROM transcript AS t
+    WHERE t.contact_id = c.id AND t.author = 'human' AND t.text IS NOT NULL
+      AND c.human_since IS NOT NULL AND t.at >= c.human_since
+) AS human_wrote,
+(
+    SELECT h.reason FROM handoffs AS h JOIN leads AS l ON l.id = h.lead_id
+    WHERE l.contact_id = c.id AND h.resolved_at IS NULL
+    ORDER BY h.at DESC, h.id DESC
+    LIMIT 1
+) AS open_handoff"""
+SELECT_CONTACT_MODE = f"""
+SELECT {MODE_INPUTS}
 FROM contacts AS c WHERE c.channel = $1 AND c.number = $2"""
 SELECT_HUMAN_NOTES = """
 SELECT t.text FROM transcript AS t JOIN contacts AS c ON c.id = t.contact_id

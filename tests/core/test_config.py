@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from core.config import Settings, SettingsError, get_settings
+from core.config import Settings, SettingsError, describe_validation_error, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,3 +206,17 @@ def test_crm_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBSPOT_DEAL_STAGES", "booked")
     with pytest.raises(ValueError, match="HUBSPOT_DEAL_STAGES"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("changeme", "placeholder"), ("too-short-for-a-cookie-key", "at least 32 characters")],
+)
+def test_a_weak_session_secret_is_refused_without_echoing_it(value: str, problem: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, SESSION_SECRET=value)  # type: ignore[call-arg, arg-type]
+    message = describe_validation_error(caught.value)
+    assert message.startswith("invalid setting SESSION_SECRET:") and problem in message
+    assert value not in message
+    strong = Settings(_env_file=None, SESSION_SECRET="s" * 32)  # type: ignore[call-arg, arg-type]
+    assert strong.SESSION_SECRET
