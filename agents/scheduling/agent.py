@@ -18,14 +18,20 @@ from pydantic import Field
 
 from agents.draft import Draft, make_draft
 from agents.extraction import LeadMessages, merge_profile
-from agents.fallback.policy import format_slots
+from agents.fallback.policy import booked_reply, format_slots
 from agents.inputs import AgentInput
 from agents.intents import hint_context
 from agents.model_call import LLM_ERRORS, structured_or_tool_calls
 from agents.output import AgentReply, ContactFields
 from agents.prompts import context_block, prompt_messages
 from agents.scheduling.fallback import fallback_turn
-from agents.scheduling.tools import CHANGE_TOOLS, TOOLS, CalendarTools, lead_zone
+from agents.scheduling.tools import (
+    CHANGE_TOOLS,
+    TOOLS,
+    CalendarTools,
+    lead_zone,
+    tapped_option,
+)
 from domain.booking import confirmed
 
 if TYPE_CHECKING:
@@ -108,6 +114,14 @@ async def run(
     if model is None:
         return await fallback_turn(view, tools, cause="no_model")
     extra = [f"The lead's time zone: {tools.zone.key}"]
+    if (tapped := tapped_option(view.taps, tools.seen)) is not None:
+        # A tap names its slot and confirms it: code books it; words only if it failed.
+        outcome = await (tools.reschedule_booking if managing else tools.book_slot)(
+            {"option": tapped}
+        )
+        if tools.booking is not booking and confirmed(tools.booking):
+            return _booked_by_tap(view, tools, moved=managing)
+        extra.append(f"The lead tapped slot {tapped} of the list offered earlier: {outcome}")
     if managing and booking is not None:
         extra.append(f"The lead's booked call: {tools.when(booking)}")
     if tools.seen:
@@ -164,6 +178,19 @@ async def run(
         profile=merged, language=language, confidence=answer.confidence,
         resolved=answer.resolved, wants_human=answer.wants_human, answered=answer.answered,
         fallback=False,
-        llm_calls=tools.calls, asked=None, offered_slots=tools.offered, booking=tools.booking,
+        llm_calls=tools.calls, asked=None, offered_slots=tools.offered,
+        offered_now=tools.offered_now, booking=tools.booking, changing_booking=tools.changing,
+    )
+
+
+def _booked_by_tap(view: AgentInput, tools: CalendarTools, *, moved: bool) -> Draft:
+    """The draft of a turn whose slot tap booked (or moved) the call: the catalogue's
+    confirmation, no model call (nothing is left for it to decide)."""
+    assert tools.booking is not None
+    return make_draft(
+        view, agent="scheduling",
+        reply=booked_reply(tools.booking, tools.zone, view.language, moved=moved),
+        profile=view.profile, language=view.language, resolved=True, fallback=False,
+        llm_calls=0, asked=None, offered_slots=tools.offered, booking=tools.booking,
         changing_booking=tools.changing,
     )
