@@ -23,7 +23,16 @@ duplicate into a rare lost email, which is worse for a lead.
 
 `attempts` counts claims, so a row that crashes its worker every time is counted (and alerted on)
 too. Handlers are looked up by `kind`; a row of an unknown kind fails (and alerts) until a worker
-that knows it runs.
+that knows it runs. Other parts add their kinds with `register`.
+
+Scheduled jobs (issue #17: a booked call's reminders, a quiet lead's follow-ups) are rows of this
+outbox due later (`next_attempt_at` in the future), rather than a job library's: they are written
+in the transaction of the change they follow (the booking, the lead's message), which a library
+on its own connection (procrastinate: psycopg) could not join; they are claimed once across
+processes by the same `FOR UPDATE SKIP LOCKED` and lease; and "now" is the worker's injected
+clock, passed to every statement, so tests move time instead of waiting for Postgres's `now()`.
+A handler may answer `Reschedule`: the row is due again at that time with a new payload (the next
+follow-up, a message held back by the lead's quiet hours) instead of being marked sent.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +64,10 @@ __all__ = [
     "LEAD_EMAIL_KIND",
     "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
+    "Handler",
     "OutboxRow",
     "OutboxWorker",
+    "Reschedule",
     "enqueue",
     "exponential_backoff",
     "stable_message_id",
@@ -75,27 +87,35 @@ INSERT INTO outbox (kind, dedup_key, payload, contact_id)
 VALUES ($1, $2, $3::jsonb, $4)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING id"""
+# "Now" is the worker's clock ($3, $5...), never Postgres's: tests move it.
 CLAIM_DUE = """
 WITH due AS (
     SELECT id FROM outbox
     WHERE status = 'pending'
-      AND next_attempt_at <= now()
-      AND (lease_until IS NULL OR lease_until <= now())
+      AND next_attempt_at <= $3::timestamptz
+      AND (lease_until IS NULL OR lease_until <= $3)
     ORDER BY next_attempt_at, id
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox AS o
-SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+SET lease_until = $3::timestamptz + make_interval(secs => $2), attempts = o.attempts + 1
 FROM due
 WHERE o.id = due.id
 RETURNING o.id, o.kind, o.dedup_key, o.payload::text AS payload, o.attempts"""
+# Marks name the claim (`attempts`): a row rescheduled meanwhile (a lead's new message moved
+# their follow-up) is left as it now is.
 MARK_SENT = """
-UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
-WHERE id = $1"""
+UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+WHERE id = $1 AND attempts = $2"""
 MARK_FAILED = """
 UPDATE outbox
-SET lease_until = NULL, last_error = $3, next_attempt_at = now() + make_interval(secs => $4)
+SET lease_until = NULL, last_error = $3, next_attempt_at = $5::timestamptz + make_interval(secs => $4)
+WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
+MARK_RESCHEDULED = """
+UPDATE outbox
+SET lease_until = NULL, last_error = NULL, attempts = 0, next_attempt_at = $3,
+    payload = COALESCE($4::jsonb, payload)
 WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
 
 SENT = Counter("wa_outbox_sent_total", "Outbox rows delivered.", ["kind"])
@@ -154,7 +174,20 @@ class OutboxRow:
     """This attempt's number, starting at 1."""
 
 
-Handler = Callable[[OutboxRow], Awaitable[None]]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reschedule:
+    """A handler's answer: not done yet, due again `at` (with `payload`, when given)."""
+
+    at: datetime
+    payload: str | None = None
+
+
+Handler = Callable[[OutboxRow], Awaitable[Reschedule | None]]
+"""Delivers one row: None when done, `Reschedule` to run it again later; raises to retry."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class OutboxWorker:
@@ -173,8 +206,11 @@ class OutboxWorker:
         backoff: Backoff | None = None,
         max_backoff: float = 600.0,
         alert_after: int = 10,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._pool = pool
+        self.clock = clock
+        """The worker's "now": when rows are due, and the handlers' too."""
         self._mailer = mailer
         self.manager_email = manager_email
         self.mail_from = mail_from
@@ -197,13 +233,26 @@ class OutboxWorker:
         self._wake = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, pool: asyncpg.Pool, mailer: Mailer, settings: Settings) -> OutboxWorker:
+    def from_settings(
+        cls,
+        pool: asyncpg.Pool,
+        mailer: Mailer,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> OutboxWorker:
         """A worker with the configured addresses (MANAGER_EMAIL unset: a local placeholder)."""
         manager_email = settings.MANAGER_EMAIL
         if not manager_email:
             manager_email = "manager@localhost"
             log.warning("MANAGER_EMAIL is not set; quote requests go to %s", manager_email)
-        return cls(pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM)
+        return cls(
+            pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM, clock=clock
+        )
+
+    def register(self, kind: str, handler: Handler) -> None:
+        """Deliver rows of `kind` with `handler` (parts beyond email add theirs)."""
+        self._handlers[kind] = handler
 
     def wake(self) -> None:
         """Look for due rows now instead of at the next poll (after enqueueing, for instance)."""
@@ -213,7 +262,9 @@ class OutboxWorker:
         """Claim the due rows and deliver them; returns how many were delivered. Postgres errors
         propagate (nothing was lost: an unmarked row is taken again after its lease)."""
         async with self._pool.acquire() as conn:
-            records = await conn.fetch(CLAIM_DUE, self.batch_size, self.lease_seconds)
+            records = await conn.fetch(
+                CLAIM_DUE, self.batch_size, self.lease_seconds, self.clock()
+            )
         delivered = 0
         for record in records:
             row = OutboxRow(
@@ -265,14 +316,18 @@ class OutboxWorker:
                 raise LookupError(
                     f"no handler for outbox kind {row.kind!r}; deploy a worker that knows it"
                 )
-            await handler(row)
+            later = await handler(row)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             await self._failed(row, exc)
             return False
         async with self._pool.acquire() as conn:
-            await conn.execute(MARK_SENT, row.id)
+            if later is not None:
+                await conn.execute(MARK_RESCHEDULED, row.id, row.attempts, later.at, later.payload)
+                log.info("outbox: row %s (%s) is due again at %s", row.id, row.kind, later.at)
+                return True
+            await conn.execute(MARK_SENT, row.id, row.attempts, self.clock())
         SENT.labels(row.kind).inc()
         log.info("outbox: delivered row %s (%s) at attempt %s", row.id, row.kind, row.attempts)
         return True
@@ -293,7 +348,7 @@ class OutboxWorker:
                 row.id, row.kind, row.attempts, delay, error,
             )
         async with self._pool.acquire() as conn:
-            await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay)
+            await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay, self.clock())
 
     async def _send_lead_email(self, row: OutboxRow) -> None:
         data = json.loads(row.payload)

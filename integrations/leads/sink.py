@@ -14,6 +14,9 @@ Why it is shaped this way:
 - A handoff puts the contact in human mode (`integrations.leads.mode`). A handoff after an
   idle-expired stretch first ends that stretch (resolving its handoffs), so it is a new handoff
   with a new email, while a repeat within the stretch is absorbed.
+- The booking the scheduling tools report (made, moved, cancelled) reaches the store here, so its
+  reminders are set, moved or dropped here too, in the same transaction as the lead's booking
+  (`integrations.leads.schedule.sync_reminders`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import asyncpg
 from domain.events import HandoffEvent, LeadUpdate
 from integrations.leads.mode import human_mode_active
 from integrations.leads.records import LeadStatus, checked_number, lead_values, status_for_update
+from integrations.leads.schedule import sync_reminders
 from integrations.leads.sql import (
     ENTER_HUMAN_MODE,
     INSERT_HANDOFF,
@@ -67,8 +71,9 @@ class PostgresLeadSink:
         number = checked_number(update.contact)
         status = status_for_update(update)
         nurture = status == "nurture"
+        booking = update.booking
         async with self._pool.acquire() as conn, (
-            conn.transaction() if nurture else contextlib.nullcontext()
+            conn.transaction() if nurture or booking else contextlib.nullcontext()
         ):
             row = await conn.fetchrow(
                 UPSERT_CONTACT_AND_LEAD,
@@ -79,6 +84,10 @@ class PostgresLeadSink:
                     booking=update.booking, qualification=update.qualification,
                 ),
             )
+            if booking is not None:
+                await sync_reminders(
+                    conn, contact_id=row["contact_id"], booking=booking, now=self._clock()
+                )
             if nurture:
                 digest = NurtureDigest.from_update(update, lead_id=row["id"])
                 await enqueue(
@@ -112,6 +121,8 @@ class PostgresLeadSink:
                     booking=event.booking, qualification=event.qualification,
                 ),
             )
+            if event.booking is not None:
+                await sync_reminders(conn, contact_id=contact_id, booking=event.booking, now=now)
             handoff_id: int | None = await conn.fetchval(
                 INSERT_HANDOFF, lead_id, event.reason, event.at
             )

@@ -46,13 +46,18 @@ class LeadStore:
         human_idle_hours: float = 24.0,
         clock: Callable[[], datetime] | None = None,
         attachments: Callable[[HandoffEvent], Sequence[Attachment]] | None = None,
+        follow_up_after_hours: float | None = None,
     ) -> LeadStore:
         """The store on `pool`. `attachments` returns files to attach to the manager's email of
-        a handoff (the calendar's `.ics`)."""
+        a handoff (the calendar's `.ics`); `follow_up_after_hours`: when a quiet lead's
+        follow-up is due (None: no follow-ups)."""
         now = clock or _utc_now
         idle = timedelta(hours=human_idle_hours)
+        follow_up = (
+            timedelta(hours=follow_up_after_hours) if follow_up_after_hours is not None else None
+        )
         return cls(
             sink=PostgresLeadSink(pool, human_idle=idle, clock=now, attachments=attachments),
-            contacts=ContactStore(pool, human_idle=idle, clock=now),
+            contacts=ContactStore(pool, human_idle=idle, clock=now, follow_up_after=follow_up),
             leads=LeadQueries(pool, clock=now),
         )
