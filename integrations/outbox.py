@@ -110,7 +110,8 @@ UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error 
 WHERE id = $1 AND attempts = $2"""
 MARK_FAILED = """
 UPDATE outbox
-SET lease_until = NULL, last_error = $3, next_attempt_at = $5::timestamptz + make_interval(secs => $4)
+SET lease_until = NULL, last_error = $3,
+    next_attempt_at = $5::timestamptz + make_interval(secs => $4)
 WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
 MARK_RESCHEDULED = """
 UPDATE outbox

@@ -193,7 +193,8 @@ async def test_smtp_down_then_up_delivers_the_email_once(
         try:
             # Time passes: the row's backoff is over.
             await e2e.fetchval(
-                "UPDATE outbox SET next_attempt_at = now() WHERE kind = 'manager_email' RETURNING id"
+                "UPDATE outbox SET next_attempt_at = now() WHERE kind = 'manager_email' "
+                "RETURNING id"
             )
             e2e.pipeline.outbox.wake()
             await wait_until(lambda: smtp.received, what="the email after recovery")

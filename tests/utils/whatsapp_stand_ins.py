@@ -5,6 +5,7 @@ test to inspect, and answers from a script of canned responses (default: success
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 from collections import deque
@@ -40,6 +41,8 @@ class Scripted:
 
 
 class _StandIn:
+    delay: float = 0.0
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.attempts = 0
@@ -51,6 +54,7 @@ class _StandIn:
             self.requests.clear()
             self._script.clear()
             self.attempts = 0
+            self.delay = 0.0
 
     def script(self, *responses: Scripted) -> None:
         with self._lock:
@@ -146,7 +150,8 @@ class TwilioStandIn(_StandIn):
 
 
 class MetaStandIn(_StandIn):
-    """`POST /v21.0/{phone_number_id}/messages` and `/media`, bearer token."""
+    """`POST /v21.0/{phone_number_id}/messages` and `/media`, bearer token. `delay`: seconds each
+    message takes to be accepted (a provider under load; concurrent senders then overlap)."""
 
     def app(self) -> Starlette:
         def refused(request: Request) -> Response | None:
@@ -164,6 +169,8 @@ class MetaStandIn(_StandIn):
             if (failure := refused(request)) is not None:
                 return failure
             body = await request.json()
+            if self.delay:
+                await asyncio.sleep(self.delay)
             scripted = self._next()
             if scripted is not None and scripted.status >= 300:
                 return self._answer(scripted)
