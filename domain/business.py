@@ -78,7 +78,7 @@ class Qualification(_Strict):
     """Plain-language rules for leads the business does not serve ("students or interns without
     a company"); the model reports which one a lead's own words meet, the code checks it."""
     budget_ranges: list[ButtonLabel] = Field(default_factory=list, max_length=10)
-    """Budget ranges a lead can tap when the bot asks for the budget ("Under 3,000 USD"):
+    """Budget ranges a lead can tap when the bot asks for the budget ("Up to 2,900 USD"):
     reply buttons for up to three, a list for more (`graph.options`). A tap reads as the lead
     typing the range, so write each as a lead would say it, amount and currency included."""
 

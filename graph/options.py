@@ -59,7 +59,8 @@ def reply_options(
         return Options(
             kind="slots", choices=tuple(choices), button=text("options.choose_time", language)
         )
-    if draft["proposed_slot"] is not None or (after == "scheduling" and before != "scheduling"):
+    qualified_now = after == "scheduling" and before in ("greeting", "qualification")
+    if draft["proposed_slot"] is not None or qualified_now:
         return Options(
             kind="yes_no",
             choices=(

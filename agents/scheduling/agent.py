@@ -4,7 +4,9 @@ It is the one agent that may make more than one model call in a turn: its calend
 bound next to its structured answer (`agents.model_call.structured_or_tool_calls`), so a turn is
 "call, tool, call" at most a few times (`MAX_CALLS`). Before a booking it has `find_free_slots`
 and `book_slot`; with a confirmed booking, `find_free_slots`, `reschedule_booking`,
-`cancel_booking` and `keep_booking`.
+`cancel_booking` and `keep_booking`. A tap on a slot of the list offered earlier (the lead's
+message carries its payload, `AgentInput.taps`) books or moves to exactly that slot in code,
+before any model call; the model is asked for words only if the calendar refused it.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import asyncpg
 from prometheus_client import Counter
@@ -177,9 +177,6 @@ class JobSubject:
     timezone: str | None
     """The zone the lead said they are in, if they did."""
     booking: Booking | None
-
-
-Outcome = Literal["sent", "deferred", "skipped", "answered"]
 
 
 class ScheduleStore:

@@ -5,7 +5,10 @@ messages (and delivery `statuses`, which are ignored here). `parse_meta` reads e
 normalized `InboundMessage`, dispatching on the message `type` through a table; unknown keys are
 ignored and unknown types become kind "unsupported", so a new Meta field or type never breaks
 parsing. `verify_meta_signature`, `verify_challenge` and `parse_meta` are pure; `MetaClient` does
-the I/O through an injected `aiohttp.ClientSession`.
+the I/O through an injected `aiohttp.ClientSession`: text, audio, reply buttons and list messages
+(`interactive`, built by `integrations.whatsapp.interactive`), and approved templates by name and
+language code (outside the 24-hour window). A tap on a button or a list row comes back as kind
+"interactive" with the option's id as `payload`.
 """
 
 from __future__ import annotations
