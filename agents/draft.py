@@ -56,6 +56,9 @@ class Draft(TypedDict):
     item, or the policy's own `asking(item, times)` value ("budget/2", "slots")."""
     offered_slots: list[Slot]
     """The slots offered to the lead, numbered from 1 (scheduling)."""
+    offered_now: bool
+    """The reply offers `offered_slots`, found in this turn: the graph shows them as options
+    the lead can tap (`graph.options`)."""
     proposed_slot: int | None
     """The offered slot (1-based) the fallback policy asked the lead to confirm."""
     booking: Booking | None
@@ -81,6 +84,7 @@ def make_draft(
     answered: bool | None = None,
     disqualified_by: str | None = None,
     offered_slots: list[Slot] | None = None,
+    offered_now: bool = False,
     proposed_slot: int | None = None,
     booking: Booking | None = None,
     changing_booking: bool = False,
@@ -103,6 +107,7 @@ def make_draft(
         "llm_calls": llm_calls,
         "asked": asked,
         "offered_slots": list(view.offered_slots if offered_slots is None else offered_slots),
+        "offered_now": offered_now,
         "proposed_slot": proposed_slot,
         "booking": view.booking if booking is None else booking,
         "changing_booking": changing_booking,

@@ -18,7 +18,12 @@ from domain.contact import ContactInfo, HumanStretch
 from domain.events import Stage
 from domain.lead import Fit, LeadProfile
 
-__all__ = ["AgentInput"]
+__all__ = ["TAP_KEY", "AgentInput"]
+
+TAP_KEY = "tap"
+"""The key of a lead's message's `additional_kwargs` that holds the payload of the option they
+tapped (`domain.reply`): the pipeline's converter puts it there, the agents read it (`taps`).
+The model never sees it: chat clients send a message's content, not these."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +66,12 @@ class AgentInput:
     def texts(self) -> list[str]:
         """The text of this turn's messages (image parts and empty ones left out)."""
         return [message.text for message in self.burst if message.text.strip()]
+
+    @property
+    def taps(self) -> list[str]:
+        """The payloads of the options the lead tapped in this turn, in order."""
+        found = (message.additional_kwargs.get(TAP_KEY) for message in self.burst)
+        return [payload for payload in found if isinstance(payload, str)]
 
     @property
     def earlier(self) -> list[HumanMessage]:

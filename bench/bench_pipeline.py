@@ -463,7 +463,7 @@ class Rig:
         found = []
         for at, record in self.records.since(mark):
             body = record.json if isinstance(record.json, dict) else {}
-            if body.get("type") == "text":
+            if body.get("type") in ("text", "interactive"):
                 to = str(body.get("to"))
                 found.append((at, to if to.startswith("+") else "+" + to))
         return found

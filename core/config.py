@@ -8,6 +8,7 @@ with `get_settings.cache_clear()` plus their own environment, or pass a `Setting
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,31 @@ __all__ = ["Settings", "SettingsError", "get_settings", "describe_validation_err
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _pairs(value: object) -> object:
+    """`ref` or `en=ref,es=other` (a template setting) as {language or "*": ref}."""
+    if not isinstance(value, str):
+        return value
+    pairs: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        key, sep, ref = entry.partition("=")
+        key, ref = (key.strip().lower(), ref.strip()) if sep else ("*", entry)
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", ref):
+            raise ValueError(f"{entry!r} is not a template name, Content SID or language code")
+        if key != "*" and not re.fullmatch(r"[a-z]{2}", key):
+            raise ValueError(f"{key!r} is not a two-letter language code")
+        if key in pairs:
+            raise ValueError(f"{'a bare value' if key == '*' else key!r} is given twice")
+        pairs[key] = ref
+    return pairs
+
+
+TemplateRefs = Annotated[dict[str, str], NoDecode, BeforeValidator(_pairs)]
+"""A template setting: {language or "*" for any: a template name or Content SID}."""
+
 
 # Values that people copy from examples and forget to change: refused for every secret.
 _PLACEHOLDER_SECRETS = frozenset({"changethis", "changeme", "change-me", "secret", "xxx"})
@@ -62,7 +88,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-def _pairs(value: object) -> object:
+def _stage_pairs(value: object) -> object:
     """`a=b, c=d` as `{"a": "b", "c": "d"}`."""
     if not isinstance(value, str):
         return value
@@ -145,6 +171,7 @@ class Settings(BaseSettings):
     TWILIO_AUTH_TOKEN: SecretStr | None = None
     TWILIO_WHATSAPP_NUMBER: str | None = None
     TWILIO_API_BASE: AnyHttpUrl = AnyHttpUrl("https://api.twilio.com")
+    TWILIO_CONTENT_API_BASE: AnyHttpUrl = AnyHttpUrl("https://content.twilio.com")
 
     # --- WhatsApp through the Meta Cloud API -----------------------------------------------
     META_APP_SECRET: SecretStr | None = None
@@ -212,7 +239,7 @@ class Settings(BaseSettings):
     HUBSPOT_API_BASE: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com")
     HUBSPOT_PIPELINE: str = "default"
     # Overrides of the lead status -> deal stage map, `status=stage_id,...`.
-    HUBSPOT_DEAL_STAGES: Annotated[dict[str, str], NoDecode, BeforeValidator(_pairs)] = {}
+    HUBSPOT_DEAL_STAGES: Annotated[dict[str, str], NoDecode, BeforeValidator(_stage_pairs)] = {}
 
     # --- Conversation behaviour ------------------------------------------------------------
     BUFFER_QUIET_MS: NonNegativeInt = 1500
@@ -232,6 +259,24 @@ class Settings(BaseSettings):
     REPLY_MAX_CHARS: Annotated[int, Field(ge=160)] = 700
     # The hours of the lead's own day a call may be offered in, "HH:MM-HH:MM" in their zone.
     LEAD_HOURS: str = "08:00-20:00"
+    # --- Templates, reminders and follow-ups ----------------------------------------------
+    # Approved templates by purpose: a Meta template name or a Twilio Content SID, for every
+    # language ("call_reminder") or per language ("en=HX...,es=HX..."); unset: none
+    # (integrations.whatsapp.templates).
+    TEMPLATE_REMINDER: TemplateRefs = {}
+    TEMPLATE_FOLLOWUP: TemplateRefs = {}
+    TEMPLATE_REPLY: TemplateRefs = {}
+    # The conversation's language -> the language code its Meta templates were approved in.
+    TEMPLATE_LANGUAGES: TemplateRefs = {
+        "en": "en", "es": "es", "pt": "pt_BR", "fr": "fr", "de": "de", "it": "it",
+    }
+    FOLLOWUP_AFTER_HOURS: Annotated[float, Field(gt=0)] = 4.0
+    """A lead quiet this long in the middle of qualification gets a follow-up."""
+    FOLLOWUP_MAX: NonNegativeInt = 2
+    """Follow-ups to one quiet stretch of a lead at most; 0 turns them off."""
+    QUIET_HOURS: str = "21:00-08:00"
+    """Hours of the lead's own day no reminder or follow-up is sent in (may wrap midnight)."""
+
     # --- Tracing ----------------------------------------------------------------------------
     # The libraries' own variables (core.tracing hands them on, so a `.env` file works too).
     # Other OTEL_* variables (protocol, timeout, sampler...) are read by the SDK as usual.
@@ -275,6 +320,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lead_hours(cls, value: str) -> str:
         _hours_range(value)
+        return value.strip()
+
+    @field_validator("QUIET_HOURS")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        _hours_range(value, wraps=True)
         return value.strip()
 
     @field_validator("BUSINESS_DAYS", mode="before")
@@ -401,22 +452,31 @@ class Settings(BaseSettings):
         """`LEAD_HOURS` as (start, end) times of the lead's day."""
         return _hours_range(self.LEAD_HOURS)
 
+    @property
+    def quiet_hours(self) -> tuple[time, time]:
+        """`QUIET_HOURS` as (start, end) times of the lead's day; `start > end` wraps midnight."""
+        return _hours_range(self.QUIET_HOURS, wraps=True)
+
     def model_for(self, agent: str) -> str:
         """The chat model of one agent: its override (`LLM_MODEL_<AGENT>`) or `LLM_MODEL`."""
         override = getattr(self, f"LLM_MODEL_{agent.upper()}", None)
         return override or self.LLM_MODEL
 
 
-def _hours_range(value: str) -> tuple[time, time]:
+def _hours_range(value: str, *, wraps: bool = False) -> tuple[time, time]:
+    """"HH:MM-HH:MM" as two times; with `wraps`, a range across midnight ("21:00-08:00")."""
     start, sep, end = value.strip().partition("-")
-    problem = ValueError(f"{value!r} is not a range of the day such as 08:00-20:00")
+    example = "21:00-08:00" if wraps else "08:00-20:00"
+    problem = ValueError(f"{value!r} is not a range of the day such as {example}")
     try:
         first, last = time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
     except ValueError:
         raise problem from None
-    if not sep or first >= last:
+    if not sep or first == last or (first > last and not wraps):
         raise problem
     return first, last
+
+
 
 
 def _check_url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:

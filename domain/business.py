@@ -33,6 +33,8 @@ EXAMPLE_FILE = Path(__file__).resolve().parents[1] / "business.example.yaml"
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
                                             pattern=r"^[A-Za-z]{3}$")]
+ButtonLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+"""Text on a WhatsApp reply button: at most 20 characters (WhatsApp's limit)."""
 
 
 class BusinessProfileError(Exception):
@@ -75,6 +77,10 @@ class Qualification(_Strict):
     disqualify_when: list[Text] = Field(default_factory=list)
     """Plain-language rules for leads the business does not serve ("students or interns without
     a company"); the model reports which one a lead's own words meet, the code checks it."""
+    budget_ranges: list[ButtonLabel] = Field(default_factory=list, max_length=10)
+    """Budget ranges a lead can tap when the bot asks for the budget ("Up to 2,900 USD"):
+    reply buttons for up to three, a list for more (`graph.options`). A tap reads as the lead
+    typing the range, so write each as a lead would say it, amount and currency included."""
 
 
 class BusinessProfile(_Strict):

@@ -233,6 +233,8 @@ async def main() -> None:
             _print("(a person has this conversation: the bot stays silent; /release)")
         else:
             _print(f"bot: {result.reply}")
+            if result.options is not None:  # buttons or a list on WhatsApp; here, their titles
+                _print("     " + "  ".join(f"[{c.title}]" for c in result.options.choices))
         tags = [result.stage] + (["fallback"] if result.fallback else [])
         if result.handoff:
             tags.append(f"handoff:{result.handoff.reason}")

@@ -28,6 +28,7 @@ from core.logs import mask_phone
 from domain.business import BusinessProfile, load_business
 from domain.contact import ContactInfo, ContactMode
 from domain.events import HandoffEvent, LeadSink, Stage
+from domain.reply import Options
 from graph.builder import build_graph
 from graph.checkpoint import AsyncRedisSaver
 from graph.context import Clock, TurnContext
@@ -66,6 +67,8 @@ class TurnResult:
 
     reply: str | None
     """The message to send; None means stay silent."""
+    options: Options | None
+    """What the lead can tap under the reply (`graph.options`); None: words alone."""
     stage: Stage
     handoff: HandoffEvent | None
     """The handoff this turn made, if any (the sink has already received it)."""
@@ -156,6 +159,7 @@ class ConversationEngine:
                 "handoff_reason": None,
                 "commit": None,
                 "reply": None,
+                "options": None,
                 "turn": QUIET,
             },
             self._config(thread_id, base_checkpoint_id),
@@ -177,6 +181,7 @@ class ConversationEngine:
         )
         return TurnResult(
             reply=turn["reply"],
+            options=turn["options"],
             stage=values.get("stage") or "greeting",
             handoff=handoff,
             fallback=turn["fallback"],

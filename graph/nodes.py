@@ -36,6 +36,7 @@ from domain.texts import LANGUAGES, text
 from graph.context import TurnContext
 from graph.guards import REPLY_GUARDS, claims_booking, claims_change, shorten
 from graph.lead_events import handoff_event, lead_update
+from graph.options import reply_options
 from graph.qualification import assess
 from graph.routing import burst_texts, next_stage
 from graph.state import ConversationState, TurnCommit, TurnOutcome
@@ -54,7 +55,8 @@ __all__ = [
 ]
 
 QUIET: TurnOutcome = {
-    "reply": None, "fallback": False, "llm_calls": 0, "handed_off": False, "lead_changed": False,
+    "reply": None, "options": None, "fallback": False, "llm_calls": 0, "handed_off": False,
+    "lead_changed": False,
 }
 """The outcome of a turn that only records the lead's messages (the turn's input sets it)."""
 
@@ -135,11 +137,14 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
     after = next_stage(stage, draft["profile"], booked=booked, fit=judged.fit)
     language = draft["language"] or state.get("language")
     closing = after == "closed" and stage != "closed"
+    zone = _lead_zone(state, ctx)
+    reoffered = False
     if closing:
         name = draft["profile"].name
         reply = text(f"closing.{judged.fit}", language, name=f", {name}" if name else "")
     else:
-        reply = guarded_reply(draft, before=before, view_zone=_lead_zone(state, ctx))
+        reply = guarded_reply(draft, before=before, view_zone=zone)
+        reoffered = reply != draft["reply"] and bool(draft["offered_slots"])
         reply = shorten(reply, settings.REPLY_MAX_CHARS)
         if reply != draft["reply"] and len(draft["reply"]) > settings.REPLY_MAX_CHARS:
             REPLY_GUARDS.labels(guard="too_long").inc()
@@ -173,7 +178,11 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
         "asked": draft["asked"],
         "changing_booking": draft["changing_booking"],
     }
-    return {"commit": commit, "handoff_reason": reason, "reply": reply}
+    options = reply_options(
+        draft, before=stage, after=after, booking_changed=draft["booking"] != before,
+        reoffered=reoffered, business=ctx.business, zone=zone, language=language,
+    )
+    return {"commit": commit, "handoff_reason": reason, "reply": reply, "options": options}
 
 
 def _lead_zone(state: ConversationState, ctx: TurnContext) -> ZoneInfo:
@@ -215,7 +224,7 @@ def hand_over(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     commit["unresolved"] = 0
     commit["language"] = language
     commit["changing_booking"] = False  # a person takes over whatever was under way
-    return {"commit": commit, "reply": reply, "handoff_reason": reason}
+    return {"commit": commit, "reply": reply, "options": None, "handoff_reason": reason}
 
 
 # --- The record ----------------------------------------------------------------------------------
@@ -243,6 +252,7 @@ async def record(state: ConversationState, runtime: Runtime[TurnContext]) -> dic
         )
     outcome: TurnOutcome = {
         "reply": reply,
+        "options": state.get("options") if reply else None,
         "fallback": bool(draft and draft["fallback"]),
         "llm_calls": draft["llm_calls"] if draft else 0,
         "handed_off": handed_off,

@@ -27,6 +27,7 @@ from domain.booking import Booking, Slot
 from domain.contact import HumanStretch
 from domain.events import HandoffReason, HandoffRecord, Stage
 from domain.lead import Authority, Budget, LeadProfile, Need, Qualification, Timeline
+from domain.reply import Choice, Options
 
 __all__ = [
     "CHECKPOINT_PREFIX",
@@ -63,6 +64,8 @@ class TurnOutcome(TypedDict):
 
     reply: str | None
     """The message to send; None means stay silent."""
+    options: Options | None
+    """What the lead can tap under the reply (`graph.options`); None: words alone."""
     fallback: bool
     """The reply came from the fallback policy."""
     llm_calls: int
@@ -126,13 +129,15 @@ class ConversationState(TypedDict, total=False):
     """The durable changes the turn will apply in `record`."""
     reply: str | None
     """The reply the turn will send: the agent's, or the hand-over message."""
+    options: Options | None
+    """The options shown under `reply` (set by `apply_rules`, cleared by `hand_over`)."""
     turn: TurnOutcome
     """What the last turn produced."""
 
 
 SERDE_ALLOWLIST: tuple[type, ...] = (
     LeadProfile, Need, Budget, Authority, Timeline, Qualification, Booking, Slot, HandoffRecord,
-    HumanStretch,
+    HumanStretch, Options, Choice,
 )
 """The project types stored in the state, for a serializer that only loads registered types
 (`JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)` or `LANGGRAPH_STRICT_MSGPACK`)."""

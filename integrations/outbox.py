@@ -33,6 +33,15 @@ writers of one lead hold its contact's (or lead's) row lock until they commit.
 A handler that raises `DeliveryPaused` (a CRM token that was refused) stops the worker from
 claiming rows of that kind until the process restarts with a fixed setting: the failure is
 logged once, at ERROR, and `wa_outbox_paused` says so; the rows stay pending, nothing is lost.
+
+Scheduled jobs (issue #17: a booked call's reminders, a quiet lead's follow-ups) are rows of this
+outbox due later (`next_attempt_at` in the future), rather than a job library's: they are written
+in the transaction of the change they follow (the booking, the lead's message), which a library
+on its own connection (procrastinate: psycopg) could not join; they are claimed once across
+processes by the same `FOR UPDATE SKIP LOCKED` and lease; and "now" is the worker's injected
+clock, passed to every statement, so tests move time instead of waiting for Postgres's `now()`.
+A handler may answer `Reschedule`: the row is due again at that time with a new payload (the next
+follow-up, a message held back by the lead's quiet hours) instead of being marked sent.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +75,10 @@ __all__ = [
     "LEAD_EMAIL_KIND",
     "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
+    "Handler",
     "OutboxRow",
     "OutboxWorker",
+    "Reschedule",
     "enqueue",
     "exponential_backoff",
     "stable_message_id",
@@ -86,13 +98,14 @@ INSERT INTO outbox (kind, dedup_key, payload, contact_id, ordering_key)
 VALUES ($1, $2, $3::jsonb, $4, $5)
 ON CONFLICT (dedup_key) DO NOTHING
 RETURNING id"""
+# "Now" is the worker's clock ($3, $5...), never Postgres's: tests move it.
 CLAIM_DUE = """
 WITH due AS (
     SELECT o.id FROM outbox AS o
     WHERE o.status = 'pending'
-      AND o.next_attempt_at <= now()
-      AND (o.lease_until IS NULL OR o.lease_until <= now())
-      AND o.kind <> ALL($3::text[])
+      AND o.next_attempt_at <= $3::timestamptz
+      AND (o.lease_until IS NULL OR o.lease_until <= $3)
+      AND o.kind <> ALL($4::text[])
       AND (o.ordering_key IS NULL OR NOT EXISTS (
           SELECT 1 FROM outbox AS earlier
           WHERE earlier.ordering_key = o.ordering_key
@@ -104,19 +117,27 @@ WITH due AS (
     FOR UPDATE OF o SKIP LOCKED
 )
 UPDATE outbox AS o
-SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+SET lease_until = $3::timestamptz + make_interval(secs => $2), attempts = o.attempts + 1
 FROM due
 WHERE o.id = due.id
 RETURNING o.id, o.kind, o.dedup_key, o.payload::text AS payload, o.attempts"""
+# Marks name the claim (`attempts`): a row rescheduled meanwhile (a lead's new message moved
+# their follow-up) is left as it now is.
 MARK_SENT = """
-UPDATE outbox SET status = 'sent', sent_at = now(), lease_until = NULL, last_error = NULL
-WHERE id = $1"""
+UPDATE outbox SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL
+WHERE id = $1 AND attempts = $2"""
 RELEASE = """
 UPDATE outbox SET lease_until = NULL, attempts = attempts - 1
 WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
 MARK_FAILED = """
 UPDATE outbox
-SET lease_until = NULL, last_error = $3, next_attempt_at = now() + make_interval(secs => $4)
+SET lease_until = NULL, last_error = $3,
+    next_attempt_at = $5::timestamptz + make_interval(secs => $4)
+WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
+MARK_RESCHEDULED = """
+UPDATE outbox
+SET lease_until = NULL, last_error = NULL, attempts = 0, next_attempt_at = $3,
+    payload = COALESCE($4::jsonb, payload)
 WHERE id = $1 AND attempts = $2 AND status = 'pending'"""
 
 SENT = Counter("wa_outbox_sent_total", "Outbox rows delivered.", ["kind"])
@@ -188,7 +209,20 @@ class OutboxRow:
     """This attempt's number, starting at 1."""
 
 
-Handler = Callable[[OutboxRow], Awaitable[None]]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reschedule:
+    """A handler's answer: not done yet, due again `at` (with `payload`, when given)."""
+
+    at: datetime
+    payload: str | None = None
+
+
+Handler = Callable[[OutboxRow], Awaitable[Reschedule | None]]
+"""Delivers one row: None when done, `Reschedule` to run it again later; raises to retry."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class OutboxWorker:
@@ -207,8 +241,11 @@ class OutboxWorker:
         backoff: Backoff | None = None,
         max_backoff: float = 600.0,
         alert_after: int = 10,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._pool = pool
+        self.clock = clock
+        """The worker's "now": when rows are due, and the handlers' too."""
         self._mailer = mailer
         self.manager_email = manager_email
         self.mail_from = mail_from
@@ -232,16 +269,26 @@ class OutboxWorker:
         self._wake = asyncio.Event()
 
     @classmethod
-    def from_settings(cls, pool: asyncpg.Pool, mailer: Mailer, settings: Settings) -> OutboxWorker:
+    def from_settings(
+        cls,
+        pool: asyncpg.Pool,
+        mailer: Mailer,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> OutboxWorker:
         """A worker with the configured addresses (MANAGER_EMAIL unset: a local placeholder)."""
         manager_email = settings.MANAGER_EMAIL
         if not manager_email:
             manager_email = "manager@localhost"
             log.warning("MANAGER_EMAIL is not set; quote requests go to %s", manager_email)
-        return cls(pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM)
+        return cls(
+            pool, mailer, manager_email=manager_email, mail_from=settings.MAIL_FROM, clock=clock
+        )
 
     def register(self, kind: str, handler: Handler) -> None:
-        """Deliver rows of `kind` with `handler` (which raises to have the row retried)."""
+        """Deliver rows of `kind` with `handler` (parts beyond email add theirs): it raises to
+        have the row retried, or answers `Reschedule`."""
         self._handlers[kind] = handler
 
     @property
@@ -258,7 +305,8 @@ class OutboxWorker:
         propagate (nothing was lost: an unmarked row is taken again after its lease)."""
         async with self._pool.acquire() as conn:
             records = await conn.fetch(
-                CLAIM_DUE, self.batch_size, self.lease_seconds, sorted(self._paused)
+                CLAIM_DUE, self.batch_size, self.lease_seconds, self.clock(),
+                sorted(self._paused),
             )
         delivered = 0
         for record in records:
@@ -315,7 +363,7 @@ class OutboxWorker:
                 raise LookupError(
                     f"no handler for outbox kind {row.kind!r}; deploy a worker that knows it"
                 )
-            await handler(row)
+            later = await handler(row)
         except asyncio.CancelledError:
             raise
         except DeliveryPaused as exc:
@@ -325,7 +373,11 @@ class OutboxWorker:
             await self._failed(row, exc)
             return False
         async with self._pool.acquire() as conn:
-            await conn.execute(MARK_SENT, row.id)
+            if later is not None:
+                await conn.execute(MARK_RESCHEDULED, row.id, row.attempts, later.at, later.payload)
+                log.info("outbox: row %s (%s) is due again at %s", row.id, row.kind, later.at)
+                return True
+            await conn.execute(MARK_SENT, row.id, row.attempts, self.clock())
         SENT.labels(row.kind).inc()
         log.info("outbox: delivered row %s (%s) at attempt %s", row.id, row.kind, row.attempts)
         return True
@@ -360,7 +412,7 @@ class OutboxWorker:
 
     async def _mark_failed(self, row: OutboxRow, error: str, delay: float) -> None:
         async with self._pool.acquire() as conn:
-            await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay)
+            await conn.execute(MARK_FAILED, row.id, row.attempts, error, delay, self.clock())
 
     async def _send_lead_email(self, row: OutboxRow) -> None:
         data = json.loads(row.payload)

@@ -7,13 +7,14 @@ configured.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from langchain_core.messages import HumanMessage
 
+from agents.inputs import TAP_KEY
 from integrations.whatsapp.types import InboundMessage
 
-__all__ = ["MessageConverter", "TextConverter", "describe"]
+__all__ = ["MessageConverter", "TextConverter", "describe", "human_message"]
 
 _PLACEHOLDERS = {
     "audio": "[voice note]",
@@ -44,6 +45,18 @@ def describe(message: InboundMessage) -> str:
     return f"{placeholder} {message.text}" if message.text else placeholder
 
 
+def human_message(
+    message: InboundMessage, content: str | list[str | dict[str, Any]]
+) -> HumanMessage:
+    """The graph's message for `message`: its content, its provider id, and the payload of the
+    option it tapped (a button or list reply), which the agents take as the lead's choice."""
+    if message.payload and message.kind in ("interactive", "button"):
+        return HumanMessage(
+            content=content, id=message.message_id, additional_kwargs={TAP_KEY: message.payload}
+        )
+    return HumanMessage(content=content, id=message.message_id)
+
+
 class MessageConverter(Protocol):
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]: ...
 
@@ -52,4 +65,4 @@ class TextConverter:
     """Every message as text; media named, not interpreted."""
 
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
-        return [HumanMessage(content=describe(m), id=m.message_id) for m in messages]
+        return [human_message(m, describe(m)) for m in messages]

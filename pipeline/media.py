@@ -57,7 +57,7 @@ from integrations.media import (
 )
 from integrations.speech import SpeechError, SpeechUnavailable
 from pipeline.audio_convert import SPEECH_MIME_TYPE, needs_conversion, to_ogg_opus
-from pipeline.convert import describe
+from pipeline.convert import describe, human_message
 from pipeline.documents import DocumentKind, DocumentLocked, document_kind, extract_text
 from pipeline.sandbox import DecodeError, DecodeSandbox, DecodeTimeout, MediaRefused
 from pipeline.video import VideoTooLong, extract_video
@@ -353,8 +353,7 @@ class MediaConverter:
         """One `HumanMessage` per message, in order; never raises for a message's media."""
         contents = await asyncio.gather(*(self._message(m) for m in messages))
         return [
-            HumanMessage(content=content, id=m.message_id)
-            for m, content in zip(messages, contents, strict=True)
+            human_message(m, content) for m, content in zip(messages, contents, strict=True)
         ]
 
     async def _message(self, message: InboundMessage) -> Content:

@@ -5,8 +5,12 @@ for silenced contacts), read the contact's mode once (Postgres owns it), handle 
 silent while the contact is not the bot's (but for a booked call's changes in `call_booked`,
 which the graph still answers), give the contact back to the bot when a person went idle, run the
 graph in that mode, re-run it if the contact wrote again before the reply went out (bounded),
-store the drafted reply in the burst's state, send its parts in order remembering each one sent,
-record the outbound message, ack, and only then summarize (the lead never waits for that).
+store the drafted reply (its words and the options the graph gave it) in the burst's state, send
+its parts in order remembering each one sent (the sender composes them: one message with buttons
+or a list where the options fit, else text), record the outbound message, ack, and only then
+summarize (the lead never waits for that). A reply the provider refuses for good (the 24-hour
+window closed and no template is configured, say) is recorded in the transcript as
+`undeliverable`, where the manager sees it.
 
 A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff; the
 lead gets one short apology in their language. A retried burst starts the graph from the
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.logs import line_fields, mask_phone
 from core.tracing import in_span
 from domain.contact import ContactInfo, ContactMode
+from domain.reply import Options, OutgoingReply
 from domain.texts import text
 from graph.engine import BaseCheckpointGone, TurnResult
 from integrations.whatsapp.errors import ChannelNotConfigured, MessageRejected
@@ -84,7 +89,13 @@ class PipelineStore(Protocol):
     async def record_inbound(self, message: InboundMessage) -> bool: ...
 
     async def record_outbound(
-        self, channel: str, number: str, text: str, *, message_ids: Sequence[str] = ()
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        message_ids: Sequence[str] = (),
+        kind: str = "text",
     ) -> bool: ...
 
     async def mode(self, channel: str, number: str) -> ContactMode:
@@ -103,14 +114,21 @@ class PipelineStore(Protocol):
 
 
 class ReplySender(Protocol):
-    """Sends text through a channel (`integrations.whatsapp`)."""
+    """Sends replies through a channel (`integrations.whatsapp.sender.Channels`)."""
 
-    def split(self, channel: str, text: str) -> list[str]:
-        """The reply as WhatsApp-formatted parts within the channel's length limit."""
+    def parts(self, channel: str, reply: OutgoingReply) -> list[OutgoingReply]:
+        """The messages that carry `reply`, in order: one with its options where they fit the
+        channel, else WhatsApp-formatted text parts within the channel's length limit."""
+        ...
+
+    async def send(
+        self, channel: str, to: str, message: OutgoingReply, *, language: str | None
+    ) -> list[str]:
+        """Send one part; returns the provider's message ids. Raises when it cannot."""
         ...
 
     async def send_text(self, channel: str, to: str, text: str) -> list[str]:
-        """Send one part; returns the provider's message ids. Raises when it cannot."""
+        """Send one text message (the apology)."""
         ...
 
     async def typing(self, channel: str, message_id: str) -> None:
@@ -332,6 +350,8 @@ class BurstProcessor:
         if not reply:
             return "silent" if mode is ContactMode.BOT else "silenced_human"
         fields = {"reply": reply, "history": str(result.history)}
+        if result.options is not None:
+            fields["options"] = result.options.to_json()
         if lang := result.language:
             fields["language"] = lang
         await self._store(burst, state, fields)
@@ -349,7 +369,8 @@ class BurstProcessor:
 
     async def _send(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> None:
         reply = state["reply"]
-        parts = self.sender.split(contact.channel, reply)
+        options = Options.from_json(state["options"]) if state.get("options") else None
+        parts = self.sender.parts(contact.channel, OutgoingReply(text=reply, options=options))
         sent_ids: list[str] = []
         for index, part in enumerate(parts):
             field = f"sent:{index}"
@@ -357,7 +378,16 @@ class BurstProcessor:
                 sent_ids.extend(filter(None, state[field].split(",")))
                 continue
             try:
-                ids = await self.sender.send_text(contact.channel, _recipient(burst), part)
+                ids = await self.sender.send(
+                    contact.channel, _recipient(burst), part, language=state.get("language")
+                )
+            except UNDELIVERABLE:
+                metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
+                if self.store is not None:
+                    await self.store.record_outbound(
+                        contact.channel, contact.contact, reply, kind="undeliverable"
+                    )
+                raise
             except Exception:
                 metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
                 raise

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -29,19 +30,23 @@ from graph.state import CHECKPOINT_PREFIX, SERDE_ALLOWLIST
 from integrations.calendar.factory import calendar_from_settings
 from integrations.crm import CrmDelivery, HubSpotClient, WebhookClient, hubspot_api
 from integrations.leads import LeadStore
+from integrations.leads.schedule import ScheduleStore
 from integrations.llm import http_client, model_factory
 from integrations.mail import mailer_from_settings
 from integrations.media import MediaDownloader
 from integrations.outbox import LEAD_EMAIL_KIND, OutboxWorker, enqueue
 from integrations.speech import Speech
+from integrations.whatsapp.contents import ContentCache, PostgresContentCache
 from integrations.whatsapp.formatting import META_TEXT_LIMIT, TWILIO_TEXT_LIMIT
 from integrations.whatsapp.meta import MetaClient
 from integrations.whatsapp.sender import Channels
+from integrations.whatsapp.templates import TemplateBook
 from integrations.whatsapp.twilio import TwilioClient
 from pipeline.buffer import BurstBuffer
 from pipeline.media import MediaConverter
 from pipeline.processor import BurstProcessor
 from pipeline.sandbox import DecodeSandbox
+from pipeline.scheduled import ScheduledMessages
 from pipeline.voice import AudioStore, VoiceReplier
 from pipeline.workers import WorkerPool
 
@@ -52,9 +57,14 @@ if TYPE_CHECKING:
 
     from core.config import Settings
     from core.resources import Resources
+    from domain.reply import Options
     from integrations.calendar.local import Invitation
+    from integrations.whatsapp.templates import TemplateMessage
 
-__all__ = ["LogChannel", "Pipeline", "build_channels", "build_crm", "build_pipeline"]
+__all__ = [
+    "LogChannel", "Pipeline", "build_channels", "build_crm", "build_pipeline",
+    "templates_from_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +134,37 @@ class LogChannel:
         )
         return [f"log.{self.channel}.{self._sent}"]
 
+    async def send_interactive(self, to: str, body: str, options: Options) -> list[str]:
+        choices = "\n".join(f"[{choice.title}]" for choice in options.choices)
+        return await self.send_text(to, f"{body}\n{choices}")
 
-def build_channels(settings: Settings, http: aiohttp.ClientSession) -> Channels:
-    """A client for each configured channel (and, in local development, a log for the others)."""
-    channels = Channels()
+    async def send_template(self, to: str, template: TemplateMessage) -> list[str]:
+        return await self.send_text(to, f"(template {template.ref}: {template.variables})")
+
+
+def templates_from_settings(settings: Settings, *, business: str) -> TemplateBook:
+    """The approved templates the settings name (`TEMPLATE_*`)."""
+    return TemplateBook(
+        {
+            "reminder": settings.TEMPLATE_REMINDER,
+            "followup": settings.TEMPLATE_FOLLOWUP,
+            "reply": settings.TEMPLATE_REPLY,
+        },
+        business=business,
+        language_codes=settings.TEMPLATE_LANGUAGES,
+    )
+
+
+def build_channels(
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    *,
+    templates: TemplateBook | None = None,
+    contents: ContentCache | None = None,
+) -> Channels:
+    """A client for each configured channel (and, in local development, a log for the others);
+    `contents`: where Twilio's content templates are cached (memory when None)."""
+    channels = Channels(templates=templates)
     if settings.twilio_configured:
         assert settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN
         assert settings.TWILIO_WHATSAPP_NUMBER
@@ -138,7 +175,9 @@ def build_channels(settings: Settings, http: aiohttp.ClientSession) -> Channels:
                 settings.TWILIO_AUTH_TOKEN.get_secret_value(),
                 settings.TWILIO_WHATSAPP_NUMBER,
                 api_base=str(settings.TWILIO_API_BASE),
+                content_api_base=str(settings.TWILIO_CONTENT_API_BASE),
                 http=http,
+                contents=contents,
             ),
         )
     if settings.meta_configured:
@@ -193,17 +232,32 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
         httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30.0, sock_connect=5.0)) as send,
     ):
-        channels = build_channels(settings, send)  # on aiohttp: see integrations.whatsapp.sender
+        business = load_business(settings.BUSINESS_FILE)
+        channels = build_channels(  # on aiohttp: see integrations.whatsapp.sender
+            settings, send,
+            templates=templates_from_settings(settings, business=business.company.name),
+            contents=PostgresContentCache(resources.pool),
+        )
         crm = build_crm(settings, http)
         store = LeadStore.open(
-            resources.pool,
-            human_idle_hours=settings.HUMAN_IDLE_HOURS,
+            resources.pool, human_idle_hours=settings.HUMAN_IDLE_HOURS,
             event_destinations=crm.destinations,
+            follow_up_after_hours=settings.FOLLOWUP_AFTER_HOURS if settings.FOLLOWUP_MAX else None,
         )
         outbox = OutboxWorker.from_settings(
             resources.pool, mailer_from_settings(settings), settings
         )
         crm.register(outbox)  # lead events to the CRM go through the same outbox
+        ScheduledMessages(
+            channels=channels,
+            contacts=store.contacts,
+            schedule=ScheduleStore(resources.pool),
+            clock=outbox.clock,
+            default_timezone=settings.TIMEZONE,
+            quiet_hours=settings.quiet_hours,
+            follow_up_after=timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
+            follow_up_max=settings.FOLLOWUP_MAX,
+        ).register(outbox)
 
         async def email_invitation(invitation: Invitation) -> None:
             name, mime, data = invitation.attachment
@@ -260,7 +314,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
         )
         engine = ConversationEngine(
             checkpointer=checkpointer, settings=settings, calendar=calendar, sink=store.sink,
-            business=load_business(settings.BUSINESS_FILE),
+            business=business,
             models=model_factory(settings, http=llm_http),
         )
         buffer = BurstBuffer(

@@ -4,7 +4,9 @@ It is the one agent that may make more than one model call in a turn: its calend
 bound next to its structured answer (`agents.model_call.structured_or_tool_calls`), so a turn is
 "call, tool, call" at most a few times (`MAX_CALLS`). Before a booking it has `find_free_slots`
 and `book_slot`; with a confirmed booking, `find_free_slots`, `reschedule_booking`,
-`cancel_booking` and `keep_booking`.
+`cancel_booking` and `keep_booking`. A tap on a slot of the list offered earlier (the lead's
+message carries its payload, `AgentInput.taps`) books or moves to exactly that slot in code,
+before any model call; the model is asked for words only if the calendar refused it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,20 @@ from pydantic import Field
 
 from agents.draft import Draft, make_draft
 from agents.extraction import LeadMessages, merge_profile
-from agents.fallback.policy import format_slots
+from agents.fallback.policy import booked_reply, format_slots
 from agents.inputs import AgentInput
 from agents.intents import hint_context
 from agents.model_call import LLM_ERRORS, structured_or_tool_calls
 from agents.output import AgentReply, ContactFields
 from agents.prompts import context_block, prompt_messages
 from agents.scheduling.fallback import fallback_turn
-from agents.scheduling.tools import CHANGE_TOOLS, TOOLS, CalendarTools, lead_zone
+from agents.scheduling.tools import (
+    CHANGE_TOOLS,
+    TOOLS,
+    CalendarTools,
+    lead_zone,
+    tapped_option,
+)
 from domain.booking import confirmed
 
 if TYPE_CHECKING:
@@ -108,6 +116,14 @@ async def run(
     if model is None:
         return await fallback_turn(view, tools, cause="no_model")
     extra = [f"The lead's time zone: {tools.zone.key}"]
+    if (tapped := tapped_option(view.taps, tools.seen)) is not None:
+        # A tap names its slot and confirms it: code books it; words only if it failed.
+        outcome = await (tools.reschedule_booking if managing else tools.book_slot)(
+            {"option": tapped}
+        )
+        if tools.booking is not booking and confirmed(tools.booking):
+            return _booked_by_tap(view, tools, moved=managing)
+        extra.append(f"The lead tapped slot {tapped} of the list offered earlier: {outcome}")
     if managing and booking is not None:
         extra.append(f"The lead's booked call: {tools.when(booking)}")
     if tools.seen:
@@ -164,6 +180,19 @@ async def run(
         profile=merged, language=language, confidence=answer.confidence,
         resolved=answer.resolved, wants_human=answer.wants_human, answered=answer.answered,
         fallback=False,
-        llm_calls=tools.calls, asked=None, offered_slots=tools.offered, booking=tools.booking,
+        llm_calls=tools.calls, asked=None, offered_slots=tools.offered,
+        offered_now=tools.offered_now, booking=tools.booking, changing_booking=tools.changing,
+    )
+
+
+def _booked_by_tap(view: AgentInput, tools: CalendarTools, *, moved: bool) -> Draft:
+    """The draft of a turn whose slot tap booked (or moved) the call: the catalogue's
+    confirmation, no model call (nothing is left for it to decide)."""
+    assert tools.booking is not None
+    return make_draft(
+        view, agent="scheduling",
+        reply=booked_reply(tools.booking, tools.zone, view.language, moved=moved),
+        profile=view.profile, language=view.language, resolved=True, fallback=False,
+        llm_calls=0, asked=None, offered_slots=tools.offered, booking=tools.booking,
         changing_booking=tools.changing,
     )

@@ -1,9 +1,10 @@
 """The fallback policy's scheduling turn: offer numbered slots, ask to confirm a pick, book (or
-move the booked call) on yes. When no slot fits the lead's hours, it asks them for a time that
-suits them (never a night slot). A booking the model's tools already made or changed this turn is
-confirmed, never made twice. A request to cancel goes to a person (`wants_human`), and so does a
-lead who picked none of the slots offered `MAX_OFFERS` times in a row: a third list would only
-repeat the first two. A new offer after one the lead did not pick from is a non-answer
+move the booked call) on yes, or at once on a tap of the slot in the list (the tap is the
+confirmation: it names exactly that slot). When no slot fits the lead's hours, it asks them for
+a time that suits them (never a night slot). A booking the model's tools already made or changed
+this turn is confirmed, never made twice. A request to cancel goes to a person (`wants_human`),
+and so does a lead who picked none of the slots offered `MAX_OFFERS` times in a row: a third list
+would only repeat the first two. A new offer after one the lead did not pick from is a non-answer
 (`resolved=False`)."""
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from agents.fallback.policy import (
 )
 from agents.inputs import AgentInput
 from agents.intents import booking_change_request
-from agents.scheduling.tools import UNAVAILABLE, CalendarTools
+from agents.scheduling.tools import UNAVAILABLE, CalendarTools, tapped_option
 from domain.booking import confirmed
 from domain.language import detect_language
 from domain.texts import supported, text
@@ -64,7 +65,8 @@ async def fallback_turn(
         reply, wants_human = "", True  # the hand-over message tells the lead a person follows up
         tools.changing = False
     else:
-        action, option = scheduling_action(
+        tapped = tapped_option(view.taps, tools.seen)
+        action, option = ("book", tapped) if tapped is not None else scheduling_action(
             texts, offered=len(tools.seen), proposed=view.proposed_slot
         )
         reply = ""
@@ -92,7 +94,8 @@ async def fallback_turn(
         view, agent="scheduling", reply=reply,
         profile=tools.profile.model_copy(update={"language": lang}), language=lang,
         resolved=resolved, wants_human=wants_human, fallback=True, llm_calls=tools.calls,
-        asked=asked, offered_slots=tools.offered, proposed_slot=proposed, booking=tools.booking,
+        asked=asked, offered_slots=tools.offered, offered_now=tools.offered_now,
+        proposed_slot=proposed, booking=tools.booking,
         changing_booking=tools.changing,
     )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 from agents.fallback.policy import format_slot, format_slots
 from domain.booking import Attendee, Booking, DayWindow, Slot, confirmed
 from domain.lead import LeadProfile
+from domain.reply import tapped_slot_start
 from integrations.calendar.base import Calendar, CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.slots import lead_timezone
 
@@ -52,6 +53,7 @@ __all__ = [
     "lead_zone",
     "no_fit",
     "parse_after",
+    "tapped_option",
 ]
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,18 @@ def lead_zone(profile_zone: str | None, contact: str | None, default: str) -> Zo
         except (ZoneInfoNotFoundError, ValueError):
             continue
     return ZoneInfo("UTC")
+
+def tapped_option(taps: Sequence[str], seen: Sequence[Slot]) -> int | None:
+    """The offered slot (1-based in `seen`) the lead's last slot tap names: a tap is the lead's
+    pick, confirmed by the tap itself. None without a slot tap, or for a slot of an older list
+    (the lead then reads as having written the slot's words)."""
+    for payload in reversed(taps):
+        start = tapped_slot_start(payload)
+        if start is None:
+            continue
+        return next((n for n, slot in enumerate(seen, 1) if slot.start == start), None)
+    return None
+
 
 def booking_key(thread_id: str, slot: Slot) -> str:
     """The idempotency key of a booking: one event per thread and slot, however often re-run."""

@@ -3,6 +3,8 @@ conversation (the contact's mode: its one owner), human takeover and release, op
 
 Every write of a contact starts with an upsert of its row (one statement with the transcript line
 on the hot path, `RECORD_MESSAGE`), which locks it, so two workers handling one contact take turns.
+A lead's message also sets the contact's `last_inbound_at` and moves its follow-up on, in the same
+statement (`RECORD_INBOUND`; `integrations.leads.schedule`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from integrations.leads.records import (
     contact_from_row,
     inbound_details,
 )
+from integrations.leads.schedule import SCHEDULED
 from integrations.leads.sql import (
     DELETE_CONTACT,
     ENTER_HUMAN_MODE,
     LEAVE_HUMAN_MODE,
+    RECORD_INBOUND,
     RECORD_MESSAGE,
     RESOLVE_CONTACT_HANDOFFS,
     SELECT_CONTACT,
@@ -56,11 +60,15 @@ class ContactStore:
         human_idle: timedelta,
         clock: Callable[[], datetime],
         events: LeadEvents | None = None,
+        follow_up_after: timedelta | None = None,
     ) -> None:
+        """`follow_up_after`: how long after a lead's message their follow-up is due (None:
+        follow-ups are off)."""
         self._pool = pool
         self._idle = human_idle
         self._clock = clock
         self._events = events or LeadEvents((), clock=clock)
+        self._follow_up_seconds = follow_up_after.total_seconds() if follow_up_after else None
 
     async def upsert_contact(
         self,
@@ -83,16 +91,19 @@ class ContactStore:
         return None if row is None else contact_from_row(row)
 
     async def record_inbound(self, message: InboundMessage) -> bool:
-        """Store an inbound message (also while a human has the conversation); False when it was
-        already stored (same provider message id)."""
+        """Store an inbound message (also while a human has the conversation), the contact's
+        last message time and its follow-up; False when it was already stored (same provider
+        message id)."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                RECORD_MESSAGE, message.channel, checked_number(message.contact),
+                RECORD_INBOUND, message.channel, checked_number(message.contact),
                 message.profile_name, None, "in", "lead", message.kind, message.text,
                 json.dumps([asdict(m) for m in message.media]),
                 json.dumps(inbound_details(message)), message.message_id or None, [],
-                message.timestamp,
+                message.timestamp, self._follow_up_seconds,
             )
+        if row is not None and row["answered"]:
+            SCHEDULED.labels(kind=row["answered"], outcome="answered", reason="").inc()
         return row is not None
 
     async def record_outbound(

@@ -63,6 +63,8 @@ class ContactRecord:
     """Start of the current human stretch; None when the bot has the conversation."""
     human_last_activity: datetime | None
     """The last human message (or the handoff); the idle clock starts here."""
+    last_inbound_at: datetime | None
+    """When the contact last wrote: WhatsApp's 24-hour window to write freely runs from it."""
     created_at: datetime
 
 

@@ -16,6 +16,9 @@ Why it is shaped this way:
   with a new email, while a repeat within the stretch is absorbed.
 - The CRM's lead events (`integrations.leads.events`) are written in the same transactions, from
   the lead as it was and as it is; with no CRM configured a lead update stays one statement.
+- The booking the scheduling tools report (made, moved, cancelled) reaches the store here, so its
+  reminders are set, moved or dropped here too, in the same transaction as the lead's booking
+  (`integrations.leads.schedule.sync_reminders`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from domain.events import HandoffEvent, LeadUpdate
 from integrations.leads.events import LeadEvents
 from integrations.leads.mode import human_mode_active
 from integrations.leads.records import LeadStatus, checked_number, lead_values, status_for_update
+from integrations.leads.schedule import sync_reminders
 from integrations.leads.sql import (
     ENTER_HUMAN_MODE,
     INSERT_HANDOFF,
@@ -78,8 +82,9 @@ class PostgresLeadSink:
             booking=update.booking, qualification=update.qualification,
         )
         events = self._events.enabled
+        booking = update.booking
         async with self._pool.acquire() as conn, (
-            conn.transaction() if nurture or events else contextlib.nullcontext()
+            conn.transaction() if nurture or events or booking else contextlib.nullcontext()
         ):
             if events:
                 contact_id = await conn.fetchval(UPSERT_CONTACT, *contact)
@@ -88,6 +93,10 @@ class PostgresLeadSink:
                 await self._events.changed(conn, before, row["id"])
             else:
                 row = await conn.fetchrow(UPSERT_CONTACT_AND_LEAD, *contact, status, False, *values)
+            if booking is not None:
+                await sync_reminders(
+                    conn, contact_id=row["contact_id"], booking=booking, now=self._clock()
+                )
             if nurture:
                 digest = NurtureDigest.from_update(update, lead_id=row["id"])
                 await enqueue(
@@ -122,6 +131,8 @@ class PostgresLeadSink:
                     booking=event.booking, qualification=event.qualification,
                 ),
             )
+            if event.booking is not None:
+                await sync_reminders(conn, contact_id=contact_id, booking=event.booking, now=now)
             handoff_id: int | None = await conn.fetchval(
                 INSERT_HANDOFF, lead_id, event.reason, event.at
             )

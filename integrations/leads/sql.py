@@ -7,6 +7,8 @@ columns (`LEAD_PROFILE_COLUMNS`), so the column list, its values (`records.lead_
 
 from __future__ import annotations
 
+from integrations.leads.schedule import ARM_FOLLOW_UP
+
 __all__ = [
     "CONTACT_COLUMNS",
     "COUNT_LEADS",
@@ -19,6 +21,7 @@ __all__ = [
     "LIST_LEADS",
     "MODE_INPUTS",
     "OPEN_STATUS_RANK",
+    "RECORD_INBOUND",
     "RECORD_MESSAGE",
     "RESOLVE_CONTACT_HANDOFFS",
     "RESOLVE_LEAD_HANDOFFS",
@@ -57,7 +60,7 @@ ON CONFLICT (channel, number) DO UPDATE SET
 RETURNING id, human_since, human_last_activity"""
 CONTACT_COLUMNS = """
 id, channel, number, profile_name, language, opted_out, opted_out_at, human_since,
-human_last_activity, created_at"""
+human_last_activity, last_inbound_at, created_at"""
 SELECT_CONTACT = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE channel = $1 AND number = $2"
 SELECT_CONTACT_FOR_UPDATE = SELECT_CONTACT + " FOR UPDATE"
 SET_OPT_OUT = """
@@ -177,8 +180,7 @@ SELECT id, reason, at, resolved_at FROM handoffs WHERE lead_id = $1 ORDER BY at,
 
 # The contact ($1-$4, as UPSERT_CONTACT) upserted and one transcript line stored in one statement
 # (one round trip, atomic without an explicit transaction): the hot path records two per turn.
-RECORD_MESSAGE = f"""
-WITH contact AS ({UPSERT_CONTACT})
+_INSERT_LINE = """
 INSERT INTO transcript (
     contact_id, channel, direction, author, kind, text, media, details, provider_message_id,
     message_ids, at
@@ -186,6 +188,33 @@ INSERT INTO transcript (
 SELECT contact.id, $1, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13 FROM contact
 ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
 RETURNING id, contact_id"""
+RECORD_MESSAGE = f"WITH contact AS ({UPSERT_CONTACT}){_INSERT_LINE}"
+# A lead's message, as RECORD_MESSAGE, in the same statement: the contact's `last_inbound_at`
+# (the 24-hour window runs from it; `$13`, the message's time), the contact's follow-up moved on
+# (`schedule.ARM_FOLLOW_UP`, `$14` seconds later; NULL: none), and `answered`: the kind of the
+# scheduled message (reminder, follow-up) this one is the first answer to, if any.
+RECORD_INBOUND = f"""
+WITH contact AS (
+    INSERT INTO contacts (channel, number, profile_name, language, last_inbound_at)
+    VALUES ($1, $2, $3, $4, $13)
+    ON CONFLICT (channel, number) DO UPDATE SET
+        profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
+        language = COALESCE(EXCLUDED.language, contacts.language),
+        last_inbound_at = GREATEST(contacts.last_inbound_at, EXCLUDED.last_inbound_at),
+        updated_at = now()
+    RETURNING id
+),
+latest AS (
+    SELECT t.direction, t.kind FROM transcript AS t JOIN contact ON t.contact_id = contact.id
+    ORDER BY t.at DESC, t.id DESC
+    LIMIT 1
+),
+line AS ({_INSERT_LINE}),
+follow_up AS ({ARM_FOLLOW_UP})
+SELECT line.id, line.contact_id,
+       (SELECT kind FROM latest WHERE direction = 'out' AND kind IN ('reminder', 'follow_up'))
+           AS answered
+FROM line"""
 # The contact's mode in one read: its flags, whether a person wrote in the current stretch, and
 # the reason of its newest unresolved handoff (`integrations.leads.mode.contact_mode` decides).
 # (`MODE_INPUTS` is also a column list of the console's inbox, over `contacts AS c`.)

@@ -49,17 +49,24 @@ class LeadStore:
         clock: Callable[[], datetime] | None = None,
         attachments: Callable[[HandoffEvent], Sequence[Attachment]] | None = None,
         event_destinations: Sequence[EventDestination] = (),
+        follow_up_after_hours: float | None = None,
     ) -> LeadStore:
         """The store on `pool`. `attachments` returns files to attach to the manager's email of
         a handoff (the calendar's `.ics`); every lead event goes to each of
-        `event_destinations` (none: no events are written)."""
+        `event_destinations` (none: no events are written); `follow_up_after_hours`: when a
+        quiet lead's follow-up is due (None: no follow-ups)."""
         now = clock or _utc_now
         idle = timedelta(hours=human_idle_hours)
         events = LeadEvents(event_destinations, clock=now)
+        follow_up = (
+            timedelta(hours=follow_up_after_hours) if follow_up_after_hours is not None else None
+        )
         return cls(
             sink=PostgresLeadSink(
                 pool, human_idle=idle, clock=now, attachments=attachments, events=events
             ),
-            contacts=ContactStore(pool, human_idle=idle, clock=now, events=events),
+            contacts=ContactStore(
+                pool, human_idle=idle, clock=now, events=events, follow_up_after=follow_up
+            ),
             leads=LeadQueries(pool, clock=now, events=events),
         )

@@ -5,7 +5,10 @@ messages (and delivery `statuses`, which are ignored here). `parse_meta` reads e
 normalized `InboundMessage`, dispatching on the message `type` through a table; unknown keys are
 ignored and unknown types become kind "unsupported", so a new Meta field or type never breaks
 parsing. `verify_meta_signature`, `verify_challenge` and `parse_meta` are pure; `MetaClient` does
-the I/O through an injected `aiohttp.ClientSession`.
+the I/O through an injected `aiohttp.ClientSession`: text, audio, reply buttons and list messages
+(`interactive`, built by `integrations.whatsapp.interactive`), and approved templates by name and
+language code (outside the 24-hour window). A tap on a button or a list row comes back as kind
+"interactive" with the option's id as `payload`.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ from typing import Any
 import aiohttp
 
 from core.text import one_line
-from integrations.whatsapp.errors import PayloadMalformed, SendFailed, meta_error
+from domain.reply import Options
+from integrations.whatsapp.errors import MessageInvalid, PayloadMalformed, SendFailed, meta_error
 from integrations.whatsapp.formatting import (
     META_TEXT_LIMIT,
     reply_address,
     split_message,
     to_e164,
 )
+from integrations.whatsapp.interactive import layout, meta_interactive
 from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order, with_retry
+from integrations.whatsapp.templates import CONTENT_SID, TemplateMessage
 from integrations.whatsapp.types import (
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
@@ -375,6 +381,35 @@ class MetaClient:
         """Send an uploaded audio (see `upload_media`) as a message; its message id, in a list
         like every send."""
         return await self._send_parts(to, [{"type": "audio", "audio": {"id": media_id}}])
+
+    async def send_interactive(self, to: str, body: str, options: Options) -> list[str]:
+        """Send `body` with `options` as reply buttons or a list message (`layout`); its
+        message id, in a list."""
+        shape = layout(body, options)
+        if shape is None:
+            raise MessageInvalid(
+                "These options fit neither WhatsApp's buttons nor its list; send the text.",
+                provider="meta",
+            )
+        interactive = meta_interactive(body, options, shape)
+        return await self._send_parts(to, [{"type": "interactive", "interactive": interactive}])
+
+    async def send_template(self, to: str, template: TemplateMessage) -> list[str]:
+        """Send an approved template message (by name and language code) with its variables
+        as the body's parameters."""
+        if CONTENT_SID.match(template.ref):
+            raise MessageInvalid(
+                f"The {template.purpose} template for Meta must be a template name, not a Twilio "
+                "Content SID; set it in the TEMPLATE_* settings.",
+                provider="meta",
+            )
+        content: dict[str, Any] = {"name": template.ref, "language": {"code": template.language}}
+        if template.variables:
+            content["components"] = [{
+                "type": "body",
+                "parameters": [{"type": "text", "text": value} for value in template.variables],
+            }]
+        return await self._send_parts(to, [{"type": "template", "template": content}])
 
     async def mark_read_and_typing(self, message_id: str) -> None:
         """Show the contact `message_id` (and all before it) as read, with a typing indicator.

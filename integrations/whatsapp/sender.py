@@ -1,10 +1,17 @@
 """Sending replies: the channel protocol, the registry the pipeline sends through, and the retry
 policy every outbound call of the channel clients shares.
 
-The pipeline holds one `Channels` (it satisfies the pipeline's `ReplySender`): `split` formats the
-model's Markdown for WhatsApp and cuts it at the channel's limit, `send_text` sends the parts one
-after the other, each once the provider accepted the previous one; `typing` shows the contact a
-read receipt and a typing indicator where the channel has them.
+The pipeline holds one `Channels` (it satisfies the pipeline's `ReplySender`): `parts` formats the
+model's Markdown for WhatsApp and composes the messages of a reply (one with its options as
+buttons or a list where they fit WhatsApp's limits, else text cut at the channel's limit, a slot
+offer numbered), `send` sends one of them; `typing` shows the contact a read receipt and a typing
+indicator where the channel has them.
+
+Two fallbacks live in `send`, so every caller gets them: an interactive message the provider
+refuses (a limit, a content template it would not create) goes out as its numbered text; a
+message refused because the 24-hour window has closed (Meta 131047, Twilio 63016) is sent again
+as the purpose's approved template when the settings name one (`templates.TemplateBook`), and
+otherwise the `WindowClosed` error reaches the caller, which records the message undeliverable.
 
 Retries: 429, 5xx and connections that could not be opened are retried with exponential backoff
 (tenacity), honouring `Retry-After` up to `RetryPolicy.max_retry_after`; then the `SendFailed`
@@ -31,24 +38,34 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
+from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from core.logs import line_fields, mask_phone
 from core.tracing import span
+from domain.reply import Options, OutgoingReply
 from integrations.whatsapp.errors import (
+    ChannelAuthError,
     ChannelError,
     ChannelNotConfigured,
+    MessageRejected,
     ProviderUnavailable,
     RateLimited,
+    RecipientInvalid,
     SendFailed,
+    WindowClosed,
 )
 from integrations.whatsapp.formatting import split_message, to_whatsapp
+from integrations.whatsapp.interactive import layout
 
 if TYPE_CHECKING:
     from integrations.whatsapp.errors import Provider
+    from integrations.whatsapp.templates import Purpose, TemplateBook, TemplateMessage
     from integrations.whatsapp.types import InboundMessage
 
 __all__ = [
+    "INTERACTIVE",
+    "TEMPLATES",
     "ChannelSender",
     "Channels",
     "ReadMarker",
@@ -63,6 +80,18 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+INTERACTIVE = Counter(
+    "wa_interactive_messages_total",
+    "Replies with options: sent as buttons or a list, or as text after the provider refused.",
+    ["channel", "outcome"],
+)
+"""`outcome`: `sent`, or `refused` (sent as its numbered text instead)."""
+TEMPLATES = Counter(
+    "wa_template_messages_total",
+    "Template messages sent, by purpose (reminder, followup, reply).",
+    ["channel", "purpose"],
+)
+
 
 @runtime_checkable
 class ChannelSender(Protocol):
@@ -73,6 +102,14 @@ class ChannelSender(Protocol):
 
     async def send_text(self, to: str, text: str) -> list[str]:
         """Send `text` to the E.164 number `to`, split at `text_limit`; the ids, in order."""
+        ...
+
+    async def send_interactive(self, to: str, body: str, options: Options) -> list[str]:
+        """Send `body` with `options` as reply buttons or a list message; its id, in a list."""
+        ...
+
+    async def send_template(self, to: str, template: TemplateMessage) -> list[str]:
+        """Send an approved template message (outside the 24-hour window too)."""
         ...
 
 
@@ -86,11 +123,19 @@ class ReadMarker(Protocol):
 class Channels:
     """Channel name (`InboundMessage.channel`) -> client: replies go out on the right channel.
 
-    It is the pipeline's reply sender: `split` then `send_text` part by part (so the pipeline can
-    record each accepted part), or `reply` for all parts at once; `typing` while a burst runs."""
+    It is the pipeline's reply sender: `parts` then `send` part by part (so the pipeline can
+    record each accepted part), or `reply` for all parts at once; `typing` while a burst runs.
+    `templates` are the deployment's approved templates (none: a message refused for the window
+    is not retried)."""
 
-    def __init__(self, clients: Mapping[str, ChannelSender] | None = None) -> None:
+    def __init__(
+        self,
+        clients: Mapping[str, ChannelSender] | None = None,
+        *,
+        templates: TemplateBook | None = None,
+    ) -> None:
         self._clients: dict[str, ChannelSender] = dict(clients or {})
+        self.templates = templates
 
     def register(self, channel: str, client: ChannelSender) -> None:
         self._clients[channel] = client
@@ -117,6 +162,76 @@ class Channels:
     async def send_text(self, channel: str, to: str, text: str) -> list[str]:
         """Send WhatsApp text (one part, or more split at the limit); the ids, in order."""
         return await self.get(channel).send_text(to, text)
+
+    def parts(self, channel: str, reply: OutgoingReply) -> list[OutgoingReply]:
+        """The messages that carry the model's Markdown `reply`, WhatsApp-formatted: one with
+        its options where they fit WhatsApp's limits, else text parts within the channel's
+        limit (the options' numbered text included where the words do not list them)."""
+        text = to_whatsapp(reply.text)
+        if reply.options is not None:
+            message = OutgoingReply(text=text, options=reply.options)
+            if layout(text, reply.options) is not None:
+                return [message]
+            text = message.as_text()
+        limit = self.get(channel).text_limit
+        return [OutgoingReply(text=part) for part in split_message(text, limit)]
+
+    async def send(
+        self,
+        channel: str,
+        to: str,
+        message: OutgoingReply,
+        *,
+        language: str | None,
+        purpose: Purpose = "reply",
+        when: str | None = None,
+    ) -> list[str]:
+        """Send one message (a part of `parts`) free-form; refused for the 24-hour window, the
+        `purpose`'s template in `language` instead, when one is configured (`when`: the call's
+        time, for a reminder's). The provider's ids, in order."""
+        try:
+            return await self._free_form(channel, to, message)
+        except WindowClosed:
+            template = self.template(purpose, language, channel, when=when)
+            if template is None:
+                raise
+            logger.info(
+                "%s: the window to %s has closed; sending the %s template instead",
+                channel, mask_phone(to), purpose,
+            )
+            return await self.send_template(channel, to, template)
+
+    def template(
+        self, purpose: Purpose, language: str | None, channel: str, *, when: str | None = None
+    ) -> TemplateMessage | None:
+        """The configured template for `purpose` in `language` on `channel`, if any."""
+        if self.templates is None:
+            return None
+        return self.templates.message(purpose, language, channel, when=when)
+
+    async def send_template(self, channel: str, to: str, template: TemplateMessage) -> list[str]:
+        """Send an approved template message; the ids."""
+        ids = await self.get(channel).send_template(to, template)
+        TEMPLATES.labels(channel=channel, purpose=template.purpose).inc()
+        return ids
+
+    async def _free_form(self, channel: str, to: str, message: OutgoingReply) -> list[str]:
+        client = self.get(channel)
+        if message.options is None:
+            return await client.send_text(to, message.text)
+        try:
+            ids = await client.send_interactive(to, message.text, message.options)
+        except (MessageRejected, ChannelAuthError) as exc:
+            if isinstance(exc, WindowClosed | RecipientInvalid):
+                raise  # text would be refused just the same
+            INTERACTIVE.labels(channel=channel, outcome="refused").inc()
+            logger.warning(
+                "%s refused the interactive message to %s (%s); sending it as text",
+                channel, mask_phone(to), exc,
+            )
+            return await client.send_text(to, message.as_text())
+        INTERACTIVE.labels(channel=channel, outcome="sent").inc()
+        return ids
 
     async def reply(self, message: InboundMessage, markdown: str) -> list[str]:
         """Answer `message`'s contact on its channel with the model's Markdown, all parts in order.

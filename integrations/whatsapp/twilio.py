@@ -4,28 +4,46 @@ Twilio posts a form (`application/x-www-form-urlencoded`) per inbound message an
 change of an outbound one. `verify_twilio_signature` and `parse_twilio` are pure; `TwilioClient`
 does the I/O through an injected `aiohttp.ClientSession`.
 
+Buttons and lists go out as Content API templates (`twilio/quick-reply`, `twilio/list-picker`),
+sent by `ContentSid` with the message's texts as `ContentVariables`. The client creates each
+template through the Content API the first time its shape is needed and caches its SID by the
+template's definition (`integrations.whatsapp.contents`); approved templates (outside the 24-hour
+window) are sent by their own SID (`send_template`).
+
 The signature covers the full URL Twilio called. Behind a proxy the app sees its own host, so the
 URL to check is rebuilt on `PUBLIC_BASE_URL` (`signed_url`), never taken from the Host header.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from twilio.request_validator import RequestValidator
 
 from core.text import one_line
-from integrations.whatsapp.errors import PayloadMalformed, SendFailed, twilio_error
+from domain.reply import Options
+from integrations.whatsapp.contents import ContentCache, MemoryContentCache
+from integrations.whatsapp.errors import (
+    MessageInvalid,
+    PayloadMalformed,
+    SendFailed,
+    twilio_error,
+)
 from integrations.whatsapp.formatting import (
     TWILIO_TEXT_LIMIT,
     reply_address,
     split_message,
     to_e164,
 )
-from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order
+from integrations.whatsapp.interactive import layout, twilio_content
+from integrations.whatsapp.sender import RetryPolicy, request_json, send_in_order, with_retry
+from integrations.whatsapp.templates import CONTENT_SID, TemplateMessage
 from integrations.whatsapp.types import (
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
@@ -47,6 +65,7 @@ __all__ = [
 SIGNATURE_HEADER = "X-Twilio-Signature"
 WHATSAPP_PREFIX = "whatsapp:"
 DEFAULT_API_BASE = "https://api.twilio.com"
+DEFAULT_CONTENT_API_BASE = "https://content.twilio.com"
 MAX_MEDIA = 10  # Twilio sends at most ten attachments per message
 
 
@@ -253,15 +272,20 @@ class TwilioClient:
         from_number: str,
         *,
         api_base: str = DEFAULT_API_BASE,
+        content_api_base: str = DEFAULT_CONTENT_API_BASE,
         http: aiohttp.ClientSession,
         retry: RetryPolicy | None = None,
+        contents: ContentCache | None = None,
     ) -> None:
         self._account_sid = account_sid
         self._headers = {"Authorization": aiohttp.encode_basic_auth(account_sid, auth_token)}
         self._from = _whatsapp_address(from_number)
         self._url = f"{str(api_base).rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._content_url = f"{str(content_api_base).rstrip('/')}/v1/Content"
         self._http = http
         self._retry = retry or RetryPolicy()
+        self._contents: ContentCache = contents or MemoryContentCache()
+        self._sids: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"TwilioClient(account_sid={self._account_sid!r})"
@@ -280,6 +304,65 @@ class TwilioClient:
         if parts:
             first["Body"] = parts[0]
         return await self._send_parts(to, [first, *({"Body": part} for part in parts[1:])])
+
+    async def send_interactive(self, to: str, body: str, options: Options) -> list[str]:
+        """Send `body` with `options` as quick-reply buttons or a list picker (`layout`), through
+        the content template of its shape (created on first use); its message id, in a list."""
+        shape = layout(body, options)
+        if shape is None:
+            raise MessageInvalid(
+                "These options fit neither WhatsApp's buttons nor its list; send the text.",
+                provider="twilio",
+            )
+        types, values = twilio_content(body, options, shape)
+        sid = await self._content_sid(types)
+        form = {"ContentSid": sid, "ContentVariables": json.dumps(values, ensure_ascii=False)}
+        return await self._send_parts(to, [form])
+
+    async def send_template(self, to: str, template: TemplateMessage) -> list[str]:
+        """Send an approved template (`template.ref`: its Content SID) with its variables."""
+        if not CONTENT_SID.match(template.ref):
+            raise MessageInvalid(
+                f"The {template.purpose} template for Twilio must be a Content SID (HX...); "
+                "set it in the TEMPLATE_* settings.",
+                provider="twilio",
+            )
+        form = {"ContentSid": template.ref}
+        if template.variables:
+            values = {str(n): value for n, value in enumerate(template.variables, 1)}
+            form["ContentVariables"] = json.dumps(values, ensure_ascii=False)
+        return await self._send_parts(to, [form])
+
+    async def _content_sid(self, types: dict[str, Any]) -> str:
+        """The SID of the content template with `types`: from memory, the shared cache, or
+        created now (and cached)."""
+        definition = json.dumps(types, sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(definition.encode()).hexdigest()
+        sid = self._sids.get(key) or await self._contents.get(key)
+        if sid is None:
+            sid = await self._contents.put(key, await self._create_content(key, types))
+        self._sids[key] = sid
+        return sid
+
+    async def _create_content(self, key: str, types: dict[str, Any]) -> str:
+        (kind,) = types
+        body = {
+            "friendly_name": f"wa_sales_{kind.rpartition('/')[2].replace('-', '_')}_{key[:12]}",
+            "language": "en",
+            "types": types,
+        }
+        answer = await with_retry(self._retry, lambda: request_json(
+            self._http, "POST", self._content_url, provider="twilio", translate=twilio_error,
+            json=body, headers=self._headers,
+        ))
+        sid = answer.get("sid") if isinstance(answer, dict) else None
+        if not isinstance(sid, str):
+            raise SendFailed(
+                "Twilio created the content but its answer has no sid; "
+                "check TWILIO_CONTENT_API_BASE.",
+                provider="twilio",
+            )
+        return sid
 
     async def _send_parts(self, to: str, forms: list[dict[str, str]]) -> list[str]:
         calls = [self._post({"From": self._from, "To": _whatsapp_address(to), **form})

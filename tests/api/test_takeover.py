@@ -58,7 +58,9 @@ async def rows(e2e: E2E, query: str) -> list[dict[str, Any]]:
 
 
 async def all_sent(e2e: E2E) -> bool:
-    return bool(await e2e.fetchval("SELECT bool_and(status = 'sent') FROM outbox"))
+    return bool(await e2e.fetchval(
+        "SELECT bool_and(status = 'sent') FROM outbox WHERE kind = 'manager_email'"
+    ))
 
 
 def plain(message: EmailMessage) -> str:
@@ -190,12 +192,17 @@ async def test_smtp_down_then_up_delivers_the_email_once(
         smtp.start()
         try:
             # Time passes: the row's backoff is over.
-            await e2e.fetchval("UPDATE outbox SET next_attempt_at = now() RETURNING id")
+            await e2e.fetchval(
+                "UPDATE outbox SET next_attempt_at = now() WHERE kind = 'manager_email' "
+                "RETURNING id"
+            )
             e2e.pipeline.outbox.wake()
             await wait_until(lambda: smtp.received, what="the email after recovery")
             await wait_until(lambda: all_sent(e2e), what="the outbox row marked sent")
             assert await e2e.pipeline.outbox.run_once() == 0
-            outbox = await rows(e2e, "SELECT status, last_error FROM outbox")
+            outbox = await rows(
+                e2e, "SELECT status, last_error FROM outbox WHERE kind = 'manager_email'"
+            )
         finally:
             smtp.stop()
     assert smtp.subjects() == ["Quote request: Ana García"]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.contact import ContactInfo, ContactMode
+from domain.reply import OutgoingReply
 from graph.engine import BaseCheckpointGone, TurnResult
 from integrations.whatsapp.types import InboundMessage
 
@@ -69,8 +70,8 @@ class FakeEngine:
     def result(self, reply: str | None, *, mode: ContactMode) -> TurnResult:
         """What the turn answers (a subclass may stay silent in some modes)."""
         return TurnResult(
-            reply=reply, stage="greeting", handoff=None, fallback=False, llm_calls=1,
-            language=None, history=2,
+            reply=reply, options=None, stage="greeting", handoff=None, fallback=False,
+            llm_calls=1, language=None, history=2,
         )
 
     async def checkpoint_id(self, thread_id: str) -> str | None:
@@ -117,6 +118,14 @@ class FakeSender:
     def split(self, channel: str, text: str) -> list[str]:
         return [text[i : i + self.limit] for i in range(0, len(text), self.limit)] or [""]
 
+    def parts(self, channel: str, reply: OutgoingReply) -> list[OutgoingReply]:
+        return [OutgoingReply(text=part) for part in self.split(channel, reply.text)]
+
+    async def send(
+        self, channel: str, to: str, message: OutgoingReply, *, language: str | None
+    ) -> list[str]:
+        return await self.send_text(channel, to, message.text)
+
     async def send_text(self, channel: str, to: str, text: str) -> list[str]:
         if self.block_after is not None and len(self.sent) >= self.block_after:
             self.blocked.set()
@@ -152,7 +161,13 @@ class FakeStore:
         return True
 
     async def record_outbound(
-        self, channel: str, number: str, text: str, *, message_ids: Sequence[str] = ()
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        message_ids: Sequence[str] = (),
+        kind: str = "text",
     ) -> bool:
         self.outbound.append(text)
         return True

@@ -139,6 +139,7 @@ def settings_for(make_settings: Any, stand_ins: StandIns, **overrides: Any) -> A
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_WHATSAPP_NUMBER": BUSINESS_NUMBER,
         "TWILIO_API_BASE": stand_ins.twilio_url,
+        "TWILIO_CONTENT_API_BASE": stand_ins.twilio_url,
         "META_APP_SECRET": APP_SECRET,
         "META_VERIFY_TOKEN": VERIFY_TOKEN,
         "META_ACCESS_TOKEN": ACCESS_TOKEN,
@@ -363,11 +364,21 @@ class E2E:
 
     # What went out ----------------------------------------------------------------------------
     def meta_replies(self, contact: str = CONTACT) -> list[str]:
-        """Text bodies the Meta stand-in accepted for `contact` (read receipts left out)."""
+        """Text bodies the Meta stand-in accepted for `contact`, of text and interactive
+        (buttons, list) messages alike (read receipts left out)."""
         return [
-            r.json["text"]["body"]
+            r.json["text"]["body"] if r.json["type"] == "text"
+            else r.json["interactive"]["body"]["text"]
             for r in list(self.stand_ins.meta.requests)
-            if r.json and r.json.get("type") == "text" and _same(r.json.get("to"), contact)
+            if r.json and r.json.get("type") in ("text", "interactive")
+            and _same(r.json.get("to"), contact)
+        ]
+
+    def meta_interactive(self, contact: str = CONTACT) -> list[dict[str, Any]]:
+        """The `interactive` objects of the messages Meta accepted for `contact`."""
+        return [
+            r.json["interactive"] for r in list(self.stand_ins.meta.requests)
+            if r.json and r.json.get("type") == "interactive" and _same(r.json.get("to"), contact)
         ]
 
     def meta_read_receipts(self) -> list[dict[str, Any]]:
@@ -377,10 +388,13 @@ class E2E:
         ]
 
     def twilio_replies(self, contact: str = CONTACT) -> list[str]:
+        """Text bodies Twilio accepted for `contact`: a `Body`, or the body variable ({{1}}) of
+        a content template sent by `ContentSid` (buttons, list)."""
         return [
-            r.form["Body"]
+            r.form["Body"] if "Body" in r.form else json.loads(r.form["ContentVariables"])["1"]
             for r in list(self.stand_ins.twilio.requests)
-            if r.form.get("To") == f"whatsapp:{contact}" and "Body" in r.form
+            if r.form.get("To") == f"whatsapp:{contact}"
+            and ("Body" in r.form or "ContentVariables" in r.form)
         ]
 
     async def wait_meta_replies(self, count: int, contact: str = CONTACT) -> list[str]:

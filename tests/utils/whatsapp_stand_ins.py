@@ -5,6 +5,7 @@ test to inspect, and answers from a script of canned responses (default: success
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
 from collections import deque
@@ -40,6 +41,8 @@ class Scripted:
 
 
 class _StandIn:
+    delay: float = 0.0
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.attempts = 0
@@ -51,6 +54,7 @@ class _StandIn:
             self.requests.clear()
             self._script.clear()
             self.attempts = 0
+            self.delay = 0.0
 
     def script(self, *responses: Scripted) -> None:
         with self._lock:
@@ -69,19 +73,63 @@ class _StandIn:
 
 
 class TwilioStandIn(_StandIn):
-    """`POST /2010-04-01/Accounts/{sid}/Messages.json`, HTTP basic auth with SID and token."""
+    """`POST /2010-04-01/Accounts/{sid}/Messages.json` and the Content API's `POST /v1/Content`
+    (its own host at Twilio; here the same server), HTTP basic auth with SID and token.
+
+    A message sent by `ContentSid` must name a content this stand-in created (or an approved
+    template's SID, `approved`), as Twilio refuses an unknown one (error 21655)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contents: dict[str, Any] = {}
+        """Created content templates by SID: their request body."""
+        self.approved: set[str] = set()
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self.contents.clear()
+            self.approved.clear()
 
     def app(self) -> Starlette:
-        async def messages(request: Request) -> Response:
+        def refused(request: Request, sid: str = ACCOUNT_SID) -> Response | None:
             auth = request.headers.get("authorization", "")
             expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-            if auth != expected or request.path_params["sid"] != ACCOUNT_SID:
+            if auth != expected or sid != ACCOUNT_SID:
                 return JSONResponse(
                     {"code": 20003, "message": "Authenticate", "status": 401,
                      "more_info": "https://www.twilio.com/docs/errors/20003"},
                     status_code=401,
                 )
+            return None
+
+        async def content(request: Request) -> Response:
+            if (failure := refused(request)) is not None:
+                return failure
+            body = await request.json()
+            scripted = self._next()
+            if scripted is not None and scripted.status >= 300:
+                return self._answer(scripted)
+            self.requests.append(Recorded(path=request.url.path, json=body))
+            sid = f"HX{len(self.contents) + 1:032x}"
+            with self._lock:
+                self.contents[sid] = body
+            return JSONResponse(
+                {"sid": sid, "account_sid": ACCOUNT_SID, "friendly_name": body.get("friendly_name"),
+                 "language": body.get("language"), "types": body.get("types")},
+                status_code=201,
+            )
+
+        async def messages(request: Request) -> Response:
+            if (failure := refused(request, request.path_params["sid"])) is not None:
+                return failure
             form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+            content_sid = form.get("ContentSid")
+            if content_sid and content_sid not in self.contents | dict.fromkeys(self.approved):
+                return JSONResponse(
+                    {"code": 21655, "message": "The ContentSid is Invalid", "status": 400},
+                    status_code=400,
+                )
             scripted = self._next()
             if scripted is not None and scripted.status >= 300:
                 return self._answer(scripted)
@@ -97,11 +145,13 @@ class TwilioStandIn(_StandIn):
 
         return Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"]),
+            Route("/v1/Content", content, methods=["POST"]),
         ])
 
 
 class MetaStandIn(_StandIn):
-    """`POST /v21.0/{phone_number_id}/messages` and `/media`, bearer token."""
+    """`POST /v21.0/{phone_number_id}/messages` and `/media`, bearer token. `delay`: seconds each
+    message takes to be accepted (a provider under load; concurrent senders then overlap)."""
 
     def app(self) -> Starlette:
         def refused(request: Request) -> Response | None:
@@ -119,6 +169,8 @@ class MetaStandIn(_StandIn):
             if (failure := refused(request)) is not None:
                 return failure
             body = await request.json()
+            if self.delay:
+                await asyncio.sleep(self.delay)
             scripted = self._next()
             if scripted is not None and scripted.status >= 300:
                 return self._answer(scripted)

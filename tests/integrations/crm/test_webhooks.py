@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -110,7 +111,7 @@ async def test_a_process_killed_between_the_change_and_the_delivery_delivers_aft
         await store.sink.lead_updated(lead_update())  # committed: lead and event together
         # A worker claims the row, then the process dies before sending (its lease runs out).
         async with db.acquire() as conn:
-            assert len(await conn.fetch(CLAIM_DUE, 10, 0.0, [])) == 1
+            assert len(await conn.fetch(CLAIM_DUE, 10, 0.0, datetime.now(UTC), [])) == 1
     assert receiver.deliveries() == []
 
     # After the restart: new clients, a new worker, the same database.

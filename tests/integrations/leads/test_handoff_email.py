@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
@@ -169,7 +170,7 @@ async def test_a_leased_row_waits_for_its_lease_and_a_resend_has_the_same_messag
     await store.sink.handed_off(handoff_event())
     # A worker claims the row and dies before marking it.
     async with db.acquire() as conn:
-        claimed = await conn.fetch(CLAIM_DUE, 10, 3600.0, [])
+        claimed = await conn.fetch(CLAIM_DUE, 10, 3600.0, datetime.now(UTC), [])
     assert len(claimed) == 1
     worker = make_worker(db, port)
     assert await worker.run_once() == 0  # leased by the dead worker
