@@ -198,7 +198,7 @@ class BurstBuffer:
         *,
         quiet_ms: int,
         max_wait_ms: int,
-        lease_ms: int = 60_000,
+        lease_ms: int = 30_000,
         max_messages: int = 50,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -8,10 +8,17 @@ graph in that mode, re-run it if the contact wrote again before the reply went o
 store the drafted reply in the burst's state, send its parts in order remembering each one sent,
 record the outbound message, ack, and only then summarize (the lead never waits for that).
 
-A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff; the
-lead gets one short apology in their language. A retried burst starts the graph from the
-checkpoint its first try started from (a fork), so a half-finished run leaves no trace, and a
+A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff. The
+lead hears of it only when the burst has kept failing for `apology_after` seconds: then one short
+apology in their language. A shorter outage (a Postgres failover, a Redis blip) is fixed by a
+retry the lead never notices, and an apology followed seconds later by the answer only confuses.
+(Bursts are retried until they go through, the backoff capped at `RETRY_MAX_SECONDS`, so no
+attempt is known to be the last: the time is what counts.) A retried burst starts the graph from
+the checkpoint its first try started from (a fork), so a half-finished run leaves no trace, and a
 reply that was already drafted is sent, the rest of its parts only, instead of a new one.
+
+A burst whose processing is cancelled (a shutdown past its grace, `pipeline.workers`) is handed
+back to the buffer due at once, so another worker takes it without waiting for the lease.
 """
 
 from __future__ import annotations
@@ -132,6 +139,7 @@ class BurstProcessor:
         max_reruns: int = MAX_RERUNS,
         on_handoff: Callable[[], None] | None = None,
         voice: VoiceReplier | None = None,
+        apology_after: float = 30.0,
     ) -> None:
         self.buffer = buffer
         self.engine = engine
@@ -141,6 +149,8 @@ class BurstProcessor:
         self.max_reruns = max_reruns
         self.on_handoff = on_handoff
         self.voice = voice
+        self.apology_after = apology_after
+        """Seconds a burst must have been failing before the lead gets an apology."""
 
     async def process(self, burst: Burst) -> None:
         """Process `burst` to its end: acked when done, released for a retry when it failed."""
@@ -155,6 +165,14 @@ class BurstProcessor:
             log.warning("burst %s: lease lost, another worker continues it", who)
             metrics.BURSTS.labels(outcome="lease_lost").inc()
             return
+        except asyncio.CancelledError:
+            # A shutdown past its grace: hand the burst back, due now, so that another worker
+            # takes it at once instead of when the lease expires (shielded: the cancellation that
+            # brought us here must not cancel the release too).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.buffer.release(burst, retry_in_seconds=0))
+            metrics.BURSTS.labels(outcome="handed_back").inc()
+            raise
         except UNDELIVERABLE as exc:
             # Retrying cannot help (no client for the channel, the 24-hour window closed, not a
             # WhatsApp number): the messages and the lead are stored; only the reply is dropped.
@@ -165,19 +183,25 @@ class BurstProcessor:
             return
         except Exception as exc:  # noqa: BLE001 - any failure: keep the burst, retry later
             delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(burst.attempts - 1, 16))
+            metrics.BURSTS.labels(outcome="failed").inc()
+            await self._apologize(burst)
+            try:
+                await self.buffer.release(burst, retry_in_seconds=delay)
+                retry = f"retrying in {delay:.0f} s"
+            except Exception:  # noqa: BLE001 - Redis itself is what failed: the lease decides
+                retry = (
+                    "it could not be handed back, so it is retried when its lease expires "
+                    f"(within {self.buffer.lease_ms / 1000:.0f} s)"
+                )
             log.error(
-                "burst %s (attempt %d, %d message(s)) failed: %s; retrying in %.0f s",
+                "burst %s (attempt %d, %d message(s)) failed: %s; %s",
                 who,
                 burst.attempts,
                 len(burst.messages),
                 exc,
-                delay,
+                retry,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            metrics.BURSTS.labels(outcome="failed").inc()
-            await self._apologize(burst)
-            with contextlib.suppress(Exception):
-                await self.buffer.release(burst, retry_in_seconds=delay)
             return
         finally:
             heartbeat.cancel()
@@ -384,17 +408,31 @@ class BurstProcessor:
                 await self.store.record_inbound(message)
 
     async def _apologize(self, burst: Burst) -> None:
-        """Tell the lead once per burst that we could not answer; never raises.
+        """Tell the lead once per burst that we could not answer, once the burst has been failing
+        for `apology_after` seconds (the first failure starts the count); never raises.
 
-        Not to a contact we know is opted out or with a person, nor to one who just sent STOP.
-        When the store cannot tell (it may be what failed), the lead gets the apology: silence
-        is the worse failure for the many who did not opt out."""
+        Not to a contact we know is opted out or with a person, nor to one who just sent STOP,
+        nor once part of the reply went out. When the store cannot tell the mode (it may be what
+        failed), the lead gets the apology: silence is the worse failure for the many who did
+        not opt out. Without Redis (the burst's state) there is no apology: it could be neither
+        timed nor sent only once."""
         first = burst.messages[0]
         if any(parse_command(m.text) == "stop" for m in burst.messages):
             return
-        with contextlib.suppress(Exception):
-            if any(key.startswith("sent:") for key in await self.buffer.get_state(burst)):
-                return  # the lead has (part of) the answer; an apology now would confuse
+        try:
+            state = await self.buffer.get_state(burst)
+            if "apologized" in state or any(key.startswith("sent:") for key in state):
+                return  # once; and the lead has (part of) the answer: an apology would confuse
+            now = self.buffer.clock()
+            if "failing_since" in state:
+                since = float(state["failing_since"])
+            else:
+                await self.buffer.set_state(burst, "failing_since", repr(now), only_if_absent=True)
+                since = now
+        except Exception:  # noqa: BLE001 - Redis is down: see the docstring
+            return
+        if now - since < self.apology_after:
+            return
         if self.store is not None:
             with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
                 if (await self.store.mode(first.channel, first.contact)).silenced:

@@ -237,6 +237,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             resources.redis,
             quiet_ms=settings.BUFFER_QUIET_MS,
             max_wait_ms=settings.BUFFER_MAX_WAIT_MS,
+            lease_ms=int(settings.BURST_LEASE_SECONDS * 1000),
             max_messages=settings.BUFFER_MAX_MESSAGES,
         )
         processor = BurstProcessor(
@@ -257,8 +258,12 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             ),
             on_handoff=outbox.wake,
             voice=voice,
+            apology_after=settings.APOLOGY_AFTER_SECONDS,
         )
-        workers = WorkerPool(buffer, processor, concurrency=settings.WORKER_CONCURRENCY)
+        workers = WorkerPool(
+            buffer, processor, concurrency=settings.WORKER_CONCURRENCY,
+            shutdown_grace=settings.SHUTDOWN_GRACE_SECONDS,
+        )
         pipeline = Pipeline(
             buffer=buffer,
             processor=processor,
