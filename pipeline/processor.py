@@ -5,8 +5,14 @@ for silenced contacts), read the contact's mode once (Postgres owns it), handle 
 silent while the contact is not the bot's (but for a booked call's changes in `call_booked`,
 which the graph still answers), give the contact back to the bot when a person went idle, run the
 graph in that mode, re-run it if the contact wrote again before the reply went out (bounded),
-store the drafted reply in the burst's state, send its parts in order remembering each one sent,
-record the outbound message, ack, and only then summarize (the lead never waits for that).
+store the drafted reply in the burst's state, send its parts in order, ack, and only then
+summarize (the lead never waits for that).
+
+Each part the provider accepts is recorded twice before the next one goes: as an outbound
+transcript row in Postgres, unique per burst and part (durable), and as `sent:<i>` in the burst's
+state in Redis (the fast path). A retried burst skips the parts either one knows; so a Redis blip
+right after the provider accepted a part, which loses the Redis mark and the lease's release,
+costs the lead a wait for the lease but never a second copy of the reply.
 
 A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff. The
 lead hears of it only when the burst has kept failing for `apology_after` seconds: then one short
@@ -90,9 +96,22 @@ class PipelineStore(Protocol):
 
     async def record_inbound(self, message: InboundMessage) -> bool: ...
 
-    async def record_outbound(
-        self, channel: str, number: str, text: str, *, message_ids: Sequence[str] = ()
-    ) -> bool: ...
+    async def record_reply_part(
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        burst: str,
+        part: int,
+        message_ids: Sequence[str],
+    ) -> bool:
+        """Store one sent part of a burst's reply (unique per burst and part)."""
+        ...
+
+    async def sent_parts(self, channel: str, burst: str) -> dict[int, list[str]]:
+        """The parts of `burst`'s reply stored as sent, by index, with their provider ids."""
+        ...
 
     async def mode(self, channel: str, number: str) -> ContactMode:
         """Who has the conversation; one read of the contact per burst."""
@@ -372,25 +391,39 @@ class BurstProcessor:
         return await self.converter.convert(messages)
 
     async def _send(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> None:
+        """Send the parts of the reply not sent yet, recording each one in Postgres and Redis
+        (see the module docstring)."""
         reply = state["reply"]
         parts = self.sender.split(contact.channel, reply)
-        sent_ids: list[str] = []
+        store = self.store
+        # Only a retry can find parts sent already: the first try costs no read.
+        stored = (
+            await store.sent_parts(contact.channel, burst.key)
+            if store is not None and burst.attempts > 1 else {}
+        )
         for index, part in enumerate(parts):
             field = f"sent:{index}"
-            if field in state:
-                sent_ids.extend(filter(None, state[field].split(",")))
+            if index in stored:
+                if field not in state:  # Redis lost its mark (a blip): the durable record holds
+                    await self._store(burst, state, {field: ",".join(stored[index])})
                 continue
+            if field in state:
+                ids = [i for i in state[field].split(",") if i]
+            else:
+                try:
+                    ids = await self.sender.send_text(contact.channel, _recipient(burst), part)
+                except Exception:
+                    metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
+                    raise
             try:
-                ids = await self.sender.send_text(contact.channel, _recipient(burst), part)
-            except Exception:
-                metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
-                raise
-            sent_ids.extend(ids)
-            await self.buffer.set_state(burst, field, ",".join(ids))
-        if self.store is not None:
-            await self.store.record_outbound(
-                contact.channel, contact.contact, reply, message_ids=sent_ids
-            )
+                if store is not None:
+                    await store.record_reply_part(
+                        contact.channel, contact.contact, part, burst=burst.key, part=index,
+                        message_ids=ids,
+                    )
+            finally:  # even when Postgres failed: Redis alone still prevents a resend
+                if field not in state:
+                    await self._store(burst, state, {field: ",".join(ids)})
         # Once per burst, even when a retry sends the rest of the text; no round trip at all
         # when voice replies are off or the lead sent no voice note.
         voice = self.voice

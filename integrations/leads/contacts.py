@@ -30,11 +30,13 @@ from integrations.leads.sql import (
     ENTER_HUMAN_MODE,
     LEAVE_HUMAN_MODE,
     RECORD_MESSAGE,
+    RECORD_REPLY_PART,
     RESOLVE_CONTACT_HANDOFFS,
     SELECT_CONTACT,
     SELECT_CONTACT_FOR_UPDATE,
     SELECT_CONTACT_MODE,
     SELECT_HUMAN_NOTES,
+    SELECT_SENT_PARTS,
     SET_OPT_OUT,
     TOUCH_HUMAN,
     UPSERT_CONTACT,
@@ -116,6 +118,35 @@ class ContactStore:
             if human and row is not None:
                 await conn.execute(ENTER_HUMAN_MODE, row["contact_id"], now)
         return row is not None
+
+    async def record_reply_part(
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        burst: str,
+        part: int,
+        message_ids: Sequence[str],
+        at: datetime | None = None,
+    ) -> bool:
+        """Store one part of the bot's reply to a burst, as soon as the provider accepted it: the
+        durable record that it went out (`sent_parts`), unique per burst and part. False when it
+        was already stored."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                RECORD_REPLY_PART, channel, checked_number(number), None, None, text,
+                message_ids[0] if message_ids else None, list(message_ids), at or self._clock(),
+                burst, part,
+            )
+        return row is not None
+
+    async def sent_parts(self, channel: str, burst: str) -> dict[int, list[str]]:
+        """The parts of `burst`'s reply stored as sent, by index, with their provider ids: what a
+        retry must not send again, even when Redis lost its own mark of them."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(SELECT_SENT_PARTS, channel, burst)
+        return {row["part"]: list(row["message_ids"]) for row in rows}
 
     # --- Human takeover and opt-out -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ __all__ = [
     "LIST_LEADS",
     "OPEN_STATUS_RANK",
     "RECORD_MESSAGE",
+    "RECORD_REPLY_PART",
     "RESOLVE_CONTACT_HANDOFFS",
     "RESOLVE_LEAD_HANDOFFS",
     "SELECT_CONTACT",
@@ -27,6 +28,7 @@ __all__ = [
     "SELECT_HANDOFFS",
     "SELECT_HUMAN_NOTES",
     "SELECT_LEAD",
+    "SELECT_SENT_PARTS",
     "SELECT_TRANSCRIPT",
     "SET_OPT_OUT",
     "SET_OUTCOME",
@@ -169,6 +171,20 @@ INSERT INTO transcript (
 SELECT contact.id, $1, $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11, $12, $13 FROM contact
 ON CONFLICT (channel, provider_message_id) WHERE provider_message_id IS NOT NULL DO NOTHING
 RETURNING id, contact_id"""
+# One sent part of a burst's reply (`migrations/0005_reply_parts.sql`): the contact ($1-$4, as
+# UPSERT_CONTACT), then $5 text, $6 first provider id, $7 all its ids, $8 at, $9 burst, $10 part.
+# Either unique index (the provider id, or the burst and part) makes a repeat a no-op.
+RECORD_REPLY_PART = f"""
+WITH contact AS ({UPSERT_CONTACT})
+INSERT INTO transcript (
+    contact_id, channel, direction, author, kind, text, provider_message_id, message_ids, at,
+    burst_id, part
+)
+SELECT contact.id, $1, 'out', 'bot', 'text', $5, $6, $7, $8, $9, $10 FROM contact
+ON CONFLICT DO NOTHING
+RETURNING id"""
+SELECT_SENT_PARTS = """
+SELECT part, message_ids FROM transcript WHERE channel = $1 AND burst_id = $2 ORDER BY part"""
 # The contact's mode in one read: its flags, whether a person wrote in the current stretch, and
 # the reason of its newest unresolved handoff (`integrations.leads.mode.contact_mode` decides).
 SELECT_CONTACT_MODE = """

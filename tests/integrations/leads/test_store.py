@@ -104,6 +104,28 @@ async def test_a_booking_makes_the_lead_booked(store: LeadStore) -> None:
     assert lead.booking == booking()
 
 
+async def test_each_sent_part_of_a_reply_is_stored_once_per_burst_and_part(
+    store: LeadStore, db: asyncpg.Pool
+) -> None:
+    contacts = store.contacts
+    assert await contacts.sent_parts("meta", "wamid.in1") == {}
+    assert await contacts.record_reply_part(
+        "meta", NUMBER, "Part one", burst="wamid.in1", part=0, message_ids=["wamid.out1"]
+    )
+    # A retry that lost Redis's mark records the same part again: a no-op.
+    assert not await contacts.record_reply_part(
+        "meta", NUMBER, "Part one", burst="wamid.in1", part=0, message_ids=["wamid.out1"]
+    )
+    await contacts.record_reply_part(
+        "meta", NUMBER, "Part two", burst="wamid.in1", part=1, message_ids=["wamid.out2"]
+    )
+    assert await contacts.sent_parts("meta", "wamid.in1") == {
+        0: ["wamid.out1"], 1: ["wamid.out2"],
+    }
+    assert await contacts.sent_parts("twilio", "wamid.in1") == {}  # per channel
+    assert await count(db, "transcript") == 2
+
+
 async def test_get_lead_with_transcript_and_handoffs(store: LeadStore, clock: Clock) -> None:
     assert await store.contacts.record_inbound(inbound("wamid.in1", "hola"))
     assert not await store.contacts.record_inbound(inbound("wamid.in1", "hola"))  # webhook retry
