@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from prometheus_client import Counter
 
+from integrations.mail.booking_change import BookingChangeNotice, build_booking_change_email
 from integrations.mail.digest import NurtureDigest, build_nurture_digest
 from integrations.mail.mailer import Mailer
 from integrations.mail.quote import QuoteRequest, build_quote_request
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENQUEUE",
     "LEAD_EMAIL_KIND",
+    "MANAGER_BOOKING_KIND",
     "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
     "OutboxRow",
@@ -66,6 +68,8 @@ log = logging.getLogger(__name__)
 MANAGER_EMAIL_KIND = "manager_email"
 MANAGER_DIGEST_KIND = "manager_digest"
 """A lead to nurture, in a few lines (`integrations.mail.digest.NurtureDigest`)."""
+MANAGER_BOOKING_KIND = "manager_booking_change"
+"""A booked call moved or cancelled (`integrations.mail.booking_change.BookingChangeNotice`)."""
 LEAD_EMAIL_KIND = "lead_email"
 """An email to the lead: `{"to", "subject", "text", "attachments": [[name, mime, base64]]}`
 (the local calendar's .ics invitations)."""
@@ -192,6 +196,7 @@ class OutboxWorker:
         self._handlers: dict[str, Handler] = {
             MANAGER_EMAIL_KIND: self._send_manager_email,
             MANAGER_DIGEST_KIND: self._send_manager_digest,
+            MANAGER_BOOKING_KIND: self._send_booking_change,
             LEAD_EMAIL_KIND: self._send_lead_email,
         }
         self._wake = asyncio.Event()
@@ -327,6 +332,15 @@ class OutboxWorker:
     async def _send_manager_digest(self, row: OutboxRow) -> None:
         message = build_nurture_digest(
             NurtureDigest.from_json(row.payload),
+            to=self.manager_email,
+            mail_from=self.mail_from,
+            message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),
+        )
+        await self._mailer.send(message)
+
+    async def _send_booking_change(self, row: OutboxRow) -> None:
+        message = build_booking_change_email(
+            BookingChangeNotice.from_json(row.payload),
             to=self.manager_email,
             mail_from=self.mail_from,
             message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),

@@ -14,33 +14,71 @@ Why it is shaped this way:
 - A handoff puts the contact in human mode (`integrations.leads.mode`). A handoff after an
   idle-expired stretch first ends that stretch (resolving its handoffs), so it is a new handoff
   with a new email, while a repeat within the stretch is absorbed.
+- A booked call that the lead moves or cancels through the bot is a change of the lead row's
+  booking (`domain.booking.booking_change`, against the row read under lock in the update's
+  transaction): the manager gets an email of it through the outbox, and a cancellation sets the
+  lead's status back from `booked` to what its profile says (the one move backwards a lead update
+  makes). `record_booking_change` is that transaction's hook for whatever else a change must do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from domain.booking import BookingChange, booking_change
 from domain.events import HandoffEvent, LeadUpdate
 from integrations.leads.mode import human_mode_active
-from integrations.leads.records import LeadStatus, checked_number, lead_values, status_for_update
+from integrations.leads.records import (
+    LeadStatus,
+    booking_from_row,
+    checked_number,
+    lead_values,
+    status_for_update,
+)
 from integrations.leads.sql import (
     ENTER_HUMAN_MODE,
     INSERT_HANDOFF,
     LEAVE_HUMAN_MODE,
     RESOLVE_CONTACT_HANDOFFS,
+    SELECT_OPEN_LEAD_BOOKING,
     UPSERT_CONTACT,
     UPSERT_CONTACT_AND_LEAD,
     UPSERT_LEAD,
 )
+from integrations.mail.booking_change import BookingChangeNotice
 from integrations.mail.digest import NurtureDigest
 from integrations.mail.quote import Attachment, QuoteRequest
-from integrations.outbox import MANAGER_DIGEST_KIND, MANAGER_EMAIL_KIND, enqueue
+from integrations.outbox import (
+    MANAGER_BOOKING_KIND,
+    MANAGER_DIGEST_KIND,
+    MANAGER_EMAIL_KIND,
+    enqueue,
+)
 
-__all__ = ["PostgresLeadSink"]
+__all__ = ["PostgresLeadSink", "record_booking_change"]
+
+
+async def record_booking_change(
+    conn: asyncpg.Connection, notice: BookingChangeNotice, *, contact_id: int
+) -> None:
+    """A booked call moved or was cancelled: the hook, run inside the lead update's transaction
+    (so it happens exactly when the lead row says so, once however often the turn is re-run).
+    It queues the manager's email; reminders and CRM events of the change belong here too."""
+    after = notice.after
+    await enqueue(
+        conn,
+        kind=MANAGER_BOOKING_KIND,
+        dedup_key=(
+            f"booking:{notice.lead_id}:{after.id}:{notice.change}:{after.start.isoformat()}"
+        ),
+        payload=notice.to_json(),
+        contact_id=contact_id,
+    )
 
 
 class PostgresLeadSink:
@@ -62,23 +100,43 @@ class PostgresLeadSink:
         self._attachments = attachments
 
     async def lead_updated(self, update: LeadUpdate) -> None:
-        """Upsert the contact's open lead from the profile, stage and score (idempotent); a lead
-        to nurture also queues the manager's digest, once, in the same transaction."""
+        """Upsert the contact's open lead from the profile, stage and score (idempotent), in the
+        same transaction as what it implies: a lead to nurture queues the manager's digest, once;
+        a booked call moved or cancelled queues the manager's email of it, once, and a
+        cancellation sets the lead's status back (see the module docstring)."""
         number = checked_number(update.contact)
         status = status_for_update(update)
-        nurture = status == "nurture"
+        # Only a turn whose state holds a booking can change one: the others skip the read.
+        watch = update.booking is not None
         async with self._pool.acquire() as conn, (
-            conn.transaction() if nurture else contextlib.nullcontext()
+            conn.transaction() if watch or status == "nurture" else contextlib.nullcontext()
         ):
+            change: BookingChange | None = None
+            stored = None
+            if watch:
+                row = await conn.fetchrow(SELECT_OPEN_LEAD_BOOKING, update.channel, number)
+                stored = booking_from_row(row) if row is not None else None
+                change = booking_change(stored, update.booking)
+            if change == "cancelled":
+                status = status_for_update(dataclasses.replace(update, booking=None))
+            nurture = status == "nurture"
             row = await conn.fetchrow(
                 UPSERT_CONTACT_AND_LEAD,
                 update.channel, number, update.profile_name, update.profile.language,
-                status, False,
+                status, change == "cancelled",
                 *lead_values(
                     stage=update.stage, profile=update.profile, summary=update.summary,
                     booking=update.booking, qualification=update.qualification,
                 ),
             )
+            if change is not None and stored is not None and update.booking is not None:
+                notice = BookingChangeNotice(
+                    lead_id=row["id"], channel=update.channel, contact=number,
+                    name=update.profile.name or update.profile_name,
+                    company=update.profile.company, change=change, before=stored,
+                    after=update.booking,
+                )
+                await record_booking_change(conn, notice, contact_id=row["contact_id"])
             if nurture:
                 digest = NurtureDigest.from_update(update, lead_id=row["id"])
                 await enqueue(

@@ -28,6 +28,7 @@ __all__ = [
     "SELECT_HANDOFFS",
     "SELECT_HUMAN_NOTES",
     "SELECT_LEAD",
+    "SELECT_OPEN_LEAD_BOOKING",
     "SELECT_SENT_PARTS",
     "SELECT_TRANSCRIPT",
     "SET_OPT_OUT",
@@ -131,6 +132,14 @@ LEAD_COLUMNS = (
     + ", ".join(f"l.{c}" for c in LEAD_PROFILE_COLUMNS)
     + ", c.channel, c.number, c.profile_name AS contact_profile_name"
 )
+# The booking the contact's open lead holds ($1 channel, $2 number), locked for the update that
+# may change it (`sink.PostgresLeadSink.lead_updated`).
+SELECT_OPEN_LEAD_BOOKING = """
+SELECT l.id, l.booking_event_id, l.booking_calendar, l.booking_start, l.booking_end,
+       l.booking_link, l.booking_status
+FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
+WHERE c.channel = $1 AND c.number = $2 AND l.status NOT IN ('won', 'lost')
+FOR UPDATE OF l"""
 SELECT_LEAD = f"""
 SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id WHERE l.id = $1"""
 LIST_LEADS = f"""

@@ -425,9 +425,12 @@ async def test_cancel_in_the_booked_handoff_updates_the_lead_row(
     (lead,) = await store.leads.list_leads()
     assert lead.booking is not None
     assert (lead.booking.id, lead.booking.status) == (booking_id, "cancelled")
+    assert lead.status == "qualified"  # issue #15: no longer `booked`
     async with pool.acquire() as conn:
         status = await conn.fetchval("SELECT status FROM calendar_bookings")
+        emails = await conn.fetch("SELECT kind FROM outbox WHERE kind LIKE 'manager%' ORDER BY id")
     assert status == "cancelled"
+    assert [e["kind"] for e in emails] == ["manager_email", "manager_booking_change"]
     # Nothing left to change: silent, as after any handoff.
     result = await turn(engine, store, "Can we move it?", "c3")
     assert result.reply is None
