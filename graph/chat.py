@@ -45,11 +45,18 @@ class MemoryCalendar:
         self._bookings: dict[str, Booking] = {}
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         start = after.astimezone(UTC) + timedelta(hours=2)
         start = start.replace(minute=0, second=0, microsecond=0)
         horizon = start + timedelta(days=14)
+        # A call being moved (`moving`) stays taken: it is not offered, and without a buffer
+        # around bookings here nothing next to it is blocked.
         taken = {booking.start for booking in self._bookings.values()}
         slots: list[Slot] = []
         while len(slots) < limit and start < horizon:

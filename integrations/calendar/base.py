@@ -35,12 +35,18 @@ class Calendar(Protocol):
     """What the scheduling agent's tools need from a calendar."""
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         """Up to `limit` free slots starting no earlier than `after` (and the minimum notice),
         inside business hours and inside `within` (the lead's hours in their zone) when given,
         with the configured buffer around existing events. Empty when none of the search horizon
-        fits (`integrations.calendar.slots`)."""
+        fits (`integrations.calendar.slots`). `moving`: a booking being moved, whose own time
+        counts as free but is not offered."""
         ...
 
     async def book(

@@ -345,13 +345,19 @@ class GoogleCalendar:
     # --- the protocol ------------------------------------------------------------------------
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         now = self._clock()
         start, end = slots.search_window(self._rules, after=after, now=now)
         busy = await self._busy(start, end)
         return slots.free_slots(
-            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within,
+            moving=moving.slot if moving is not None else None,
         )
 
     async def book(

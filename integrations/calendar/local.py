@@ -129,14 +129,20 @@ class LocalCalendar:
         )
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         now = self._clock()
         window_start, window_end = slots.search_window(self._rules, after=after, now=now)
         rows = await self._fetch(SELECT_BUSY, window_start, window_end)
         busy = [(row["start"], row["end"]) for row in rows]
         return slots.free_slots(
-            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within,
+            moving=moving.slot if moving is not None else None,
         )
 
     async def book(

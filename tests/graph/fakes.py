@@ -31,7 +31,12 @@ class FakeCalendar:
         self.windows: list[DayWindow | None] = []
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         self.free_calls.append(after)
         self.windows.append(within)
