@@ -5,14 +5,16 @@ with `ThreadedServer`), so the tests exercise the same request building, auth fl
 parsing as production. It speaks only what `integrations/calendar/google.py` uses: freeBusy.query,
 events insert/get/patch/delete (with Google's 409 on a duplicate id and 410 on a deleted event),
 and the JWT-bearer token grant of service accounts (the assertion's signature is checked against
-the key of `service_account_file`). Switches inject failures (`fail`, `fail_after_insert`) and
-busy time (`add_busy`); every calendar request is recorded in `requests`.
+the key of `service_account_file`). Switches inject failures (`fail`, `fail_after_insert`), late
+free/busy answers (`slow_freebusy`) and busy time (`add_busy`); every calendar request is
+recorded in `requests`.
 
 State is shared between the server thread and the test, hence the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -59,6 +61,7 @@ class _State:
     busy: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
     fail_after_insert: int = 0
+    freebusy_delay: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
     token_claims: list[dict[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
@@ -122,6 +125,12 @@ class FakeGoogleCalendar:
         """Store the next `times` inserted events but answer 503, as if the response was lost."""
         with self._lock:
             self._state.fail_after_insert = times
+
+    def slow_freebusy(self, seconds: float) -> None:
+        """Answer free/busy queries `seconds` late, as read when they arrived: two bookings
+        racing between their free/busy check and their insert both see the slot free."""
+        with self._lock:
+            self._state.freebusy_delay = seconds
 
     def add_busy(self, calendar_id: str, start: datetime, end: datetime) -> None:
         """Mark time busy in a calendar (someone else's meeting)."""
@@ -210,6 +219,9 @@ class FakeGoogleCalendar:
                 calendars[cid] = {
                     "busy": [{"start": _rfc3339(s), "end": _rfc3339(e)} for s, e in busy]
                 }
+            delay = self._state.freebusy_delay
+        if delay:
+            await asyncio.sleep(delay)
         return JSONResponse({
             "kind": "calendar#freeBusy", "timeMin": body["timeMin"], "timeMax": body["timeMax"],
             "calendars": calendars,
