@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from api.deps import AdminDep, PipelineDep
 from core.logs import mask_phone
 from core.text import without_lone_surrogates
+from integrations.calendar.base import CalendarError
 from integrations.leads import ContactNotFound, LeadNotFound, LeadStatus
 from integrations.whatsapp.errors import ChannelError
 from integrations.whatsapp.types import Channel
@@ -135,12 +136,14 @@ async def release(*, pipeline: PipelineDep, channel: Channel, number: Number) ->
 async def delete_contact(
     *, pipeline: PipelineDep, channel: Channel, number: Number
 ) -> dict[str, bool]:
-    """Erase the contact: its rows, its conversation state and anything still buffered."""
-    thread = f"{channel}:{number}"
-    # The buffer first: that drops the lease too, so a worker busy with this contact fails its
-    # next step (LeaseLost) instead of writing the contact back after the erase.
-    await pipeline.buffer.forget(thread)
-    existed = await pipeline.store.contacts.delete_contact(channel, number)
-    await pipeline.engine.reset(thread)
-    log.info("erased contact %s on request", mask_phone(thread))
+    """Erase the contact everywhere: rows, bookings, emails, conversation state, caches."""
+    try:
+        existed = await pipeline.erasure.erase(channel, number)
+    except CalendarError as exc:
+        log.warning("erasing %s stopped at the calendar: %s", mask_phone(number), exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"The calendar refused or could not be reached ({exc}); nothing else was erased "
+            "but the buffered messages. Repeat the request.",
+        ) from exc
     return {"deleted": existed}

@@ -86,6 +86,12 @@ class MemoryCalendar:
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         raise SlotTaken("rescheduling is not supported by the terminal calendar")
 
+    async def erase_attendee(self, phone: str) -> set[str]:
+        # Keys are "<thread>|<slot>" (agents.scheduling.tools.booking_key); the thread names
+        # the number.
+        self._bookings = {k: b for k, b in self._bookings.items() if phone not in k}
+        return set()
+
 
 def _checkpointer(settings: Settings) -> Any:
     serde = JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)

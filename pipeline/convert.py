@@ -47,9 +47,16 @@ def describe(message: InboundMessage) -> str:
 class MessageConverter(Protocol):
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]: ...
 
+    def forget_contact(self, channel: str, contact: str) -> None:
+        """Drop whatever is kept of the contact's messages (a data-deletion request)."""
+        ...
+
 
 class TextConverter:
     """Every message as text; media named, not interpreted."""
 
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
         return [HumanMessage(content=describe(m), id=m.message_id) for m in messages]
+
+    def forget_contact(self, channel: str, contact: str) -> None:
+        return None  # keeps nothing

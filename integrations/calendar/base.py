@@ -62,3 +62,10 @@ class Calendar(Protocol):
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         """Move a booking to `slot`. Raises `SlotTaken`."""
         ...
+
+    async def erase_attendee(self, phone: str) -> set[str]:
+        """Erase every booking, past or cancelled too, of the attendee with this E.164 number
+        (a data-deletion request): the call is cancelled without a notice, its slot freed, and
+        nothing that names the attendee stays in the calendar. Returns the attendee's email
+        addresses the bookings held (their invitation emails are erased too)."""
+        ...

@@ -10,6 +10,10 @@ Why it is built this way:
   "insert if free", so the check and the write run under a Postgres advisory lock per calendar
   (`integrations.calendar.lock.BookingLock`): two leads racing for one slot through two
   processes get one booking and one `SlotTaken`.
+- Erasure (`erase_attendee`): the agent's events carry the lead's number in a private extended
+  property, so a data-deletion request finds every one of them (cancelled ones too: Google keeps
+  deleted events), replaces each with a bare "erased" event (a full update, so no attendee,
+  description or property survives) and deletes it, without notifying anyone.
 - Idempotency: the event id is derived from the caller's key (base32hex of its SHA-256, a valid
   Google event id), so a retried booking finds its event (by GET first, or by the 409 of a racing
   insert) instead of making a second one. Google keeps deleted events, so a key whose event was
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -76,6 +81,8 @@ RETRY_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "usageLimits"})
 """403 reasons of a used-up quota: retrying within seconds will not help."""
 SEND_UPDATES = "all"
+ERASED_SUMMARY = "Call (erased on request)"
+"""What an erased event still says (`GoogleCalendar.erase_attendee`): nothing of the lead."""
 
 
 # --- Pure helpers: ids, payloads, responses, errors ------------------------------------------
@@ -435,7 +442,53 @@ class GoogleCalendar:
         log.info("rescheduled google event %s", booking_id)
         return booking_from_event(moved)
 
+    async def erase_attendee(self, phone: str) -> set[str]:
+        emails: set[str] = set()
+        events = await self._events_of(phone)
+        for event in events:
+            emails.update(a["email"] for a in event.get("attendees", []) if a.get("email"))
+            await self._scrub(event)
+        log.info("erased %d google event(s) of a lead on request", len(events))
+        return emails
+
     # --- calls ------------------------------------------------------------------------------
+
+    async def _events_of(self, phone: str) -> list[dict[str, Any]]:
+        """Every event this agent booked with `phone` (by its private property), deleted too."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            _, page = await self._call(functools.partial(self._list_request, phone, token))
+            events.extend(page.get("items", []))
+            token = page.get("nextPageToken")
+            if not token:
+                return events
+
+    def _list_request(self, phone: str, token: str | None, service: Any) -> Any:
+        return service.events().list(
+            calendarId=self._calendar_id, privateExtendedProperty=f"whatsapp={phone}",
+            showDeleted=True, maxResults=250, pageToken=token,
+        )
+
+    async def _scrub(self, event: dict[str, Any]) -> None:
+        """Replace the event with a bare one, then delete it (see the module docstring)."""
+        event_id = event["id"]
+        bare = {
+            "start": event["start"], "end": event["end"], "summary": ERASED_SUMMARY,
+            "status": event.get("status", "confirmed"),
+        }
+        await self._call(
+            lambda service: service.events().update(
+                calendarId=self._calendar_id, eventId=event_id, body=bare, sendUpdates="none"
+            )
+        )
+        if event.get("status") != "cancelled":
+            await self._call(
+                lambda service: service.events().delete(
+                    calendarId=self._calendar_id, eventId=event_id, sendUpdates="none"
+                ),
+                tolerate={410},
+            )
 
     @asynccontextmanager
     async def _serialized(self) -> AsyncIterator[None]:

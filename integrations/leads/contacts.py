@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -27,12 +27,14 @@ from integrations.leads.records import (
 )
 from integrations.leads.sql import (
     DELETE_CONTACT,
+    DELETE_CONTACT_OUTBOX,
     ENTER_HUMAN_MODE,
     LEAVE_HUMAN_MODE,
     RECORD_MESSAGE,
     RECORD_REPLY_PART,
     RESOLVE_CONTACT_HANDOFFS,
     SELECT_CONTACT,
+    SELECT_CONTACT_EMAILS,
     SELECT_CONTACT_FOR_UPDATE,
     SELECT_CONTACT_MODE,
     SELECT_HUMAN_NOTES,
@@ -43,7 +45,17 @@ from integrations.leads.sql import (
 )
 from integrations.whatsapp.types import InboundMessage
 
-__all__ = ["ContactStore"]
+__all__ = ["ContactStore", "ErasedContact"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErasedContact:
+    """What `ContactStore.delete_contact` erased."""
+
+    existed: bool
+    outbox: list[tuple[int, str]]
+    """`(id, dedup_key)` of every erased outbox row: what names the emails a mailer may have
+    kept (`integrations.outbox.stable_message_id`), sent or not."""
 
 
 class ContactStore:
@@ -210,9 +222,26 @@ class ContactStore:
             changed = await conn.fetchval(SET_OPT_OUT, contact["id"], opted_out, self._clock())
         return changed is not None
 
-    async def delete_contact(self, channel: str, number: str) -> bool:
-        """Erase the contact and everything of it (leads, handoffs, transcript, outbox rows);
-        returns whether it existed. The conversation state in Redis is the caller's to delete."""
-        async with self._pool.acquire() as conn:
-            row_id = await conn.fetchval(DELETE_CONTACT, channel, checked_number(number))
-        return row_id is not None
+    async def delete_contact(
+        self, channel: str, number: str, *, emails: Collection[str] = ()
+    ) -> ErasedContact:
+        """Erase the contact and everything of it, in one transaction: leads, handoffs,
+        transcript, and every outbox row that names it (its own, and those written to one of its
+        email addresses, or to `emails`, without a contact id: the local calendar's
+        invitations). The conversation state in Redis, the calendar and the mail files are the
+        caller's (`pipeline.erasure`)."""
+        number = checked_number(number)
+        async with self._pool.acquire() as conn, conn.transaction():
+            contact = await conn.fetchrow(SELECT_CONTACT_FOR_UPDATE, channel, number)
+            rows = await conn.fetch(SELECT_CONTACT_EMAILS, channel, number)
+            known = [row["email"] for row in rows]
+            addresses = sorted({e.strip().lower() for e in [*known, *emails] if e.strip()})
+            outbox = await conn.fetch(
+                DELETE_CONTACT_OUTBOX, contact["id"] if contact else None, addresses
+            )
+            if contact is not None:
+                await conn.execute(DELETE_CONTACT, channel, number)
+        return ErasedContact(
+            existed=contact is not None,
+            outbox=[(row["id"], row["dedup_key"]) for row in outbox],
+        )

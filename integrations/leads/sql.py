@@ -11,6 +11,7 @@ __all__ = [
     "CONTACT_COLUMNS",
     "COUNT_LEADS",
     "DELETE_CONTACT",
+    "DELETE_CONTACT_OUTBOX",
     "ENTER_HUMAN_MODE",
     "INSERT_HANDOFF",
     "LEAD_COLUMNS",
@@ -24,6 +25,7 @@ __all__ = [
     "RESOLVE_LEAD_HANDOFFS",
     "SELECT_CONTACT",
     "SELECT_CONTACT_FOR_UPDATE",
+    "SELECT_CONTACT_EMAILS",
     "SELECT_CONTACT_MODE",
     "SELECT_HANDOFFS",
     "SELECT_HUMAN_NOTES",
@@ -81,6 +83,16 @@ UPDATE handoffs AS h SET resolved_at = $2
 FROM leads AS l
 WHERE l.id = h.lead_id AND l.contact_id = $1 AND h.resolved_at IS NULL"""
 DELETE_CONTACT = "DELETE FROM contacts WHERE channel = $1 AND number = $2 RETURNING id"
+# Erasure: the contact's email addresses its leads hold ($1 channel, $2 number), then every outbox
+# row of the contact: its own ($3 contact id, NULL when it has none) and those written to one of
+# its addresses ($4) without a contact id (the local calendar's invitations).
+SELECT_CONTACT_EMAILS = """
+SELECT DISTINCT l.email FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
+WHERE c.channel = $1 AND c.number = $2 AND l.email IS NOT NULL"""
+DELETE_CONTACT_OUTBOX = """
+DELETE FROM outbox
+WHERE contact_id = $1 OR lower(payload ->> 'to') = ANY($2::text[])
+RETURNING id, dedup_key"""
 
 # Profile columns of a lead, in parameter order after ($1 contact_id, $2 status, $3 force_status).
 LEAD_PROFILE_COLUMNS: tuple[str, ...] = (

@@ -73,6 +73,10 @@ class FakeCalendar:
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         raise NotImplementedError
 
+    async def erase_attendee(self, phone: str) -> set[str]:
+        self.bookings = {k: b for k, b in self.bookings.items() if phone not in k}
+        return set()
+
 
 class RecordingSink:
     """Keeps every update and handoff; `fail` makes the next call raise."""

@@ -3,7 +3,9 @@
 The real `google-api-python-client` and `google-auth` talk to it over HTTP on 127.0.0.1 (run it
 with `ThreadedServer`), so the tests exercise the same request building, auth flow and error
 parsing as production. It speaks only what `integrations/calendar/google.py` uses: freeBusy.query,
-events insert/get/patch/delete (with Google's 409 on a duplicate id and 410 on a deleted event),
+events insert/list/get/patch/update/delete (with Google's 409 on a duplicate id and 410 on a
+deleted event; list filters by `privateExtendedProperty` and hides deleted events unless
+`showDeleted`),
 and the JWT-bearer token grant of service accounts (the assertion's signature is checked against
 the key of `service_account_file`). Switches inject failures (`fail`, `fail_after_insert`), late
 free/busy answers (`slow_freebusy`) and busy time (`add_busy`); every calendar request is
@@ -97,9 +99,10 @@ class FakeGoogleCalendar:
             Route(_TOKEN_PATH, self._token, methods=["POST"]),
             Route(f"{prefix}/freeBusy", self._freebusy, methods=["POST"]),
             Route(f"{prefix}/calendars/{{calendar_id}}/events", self._insert, methods=["POST"]),
+            Route(f"{prefix}/calendars/{{calendar_id}}/events", self._list, methods=["GET"]),
             Route(
                 f"{prefix}/calendars/{{calendar_id}}/events/{{event_id}}", self._event,
-                methods=["GET", "PATCH", "DELETE"],
+                methods=["GET", "PATCH", "PUT", "DELETE"],
             ),
         ])
 
@@ -257,8 +260,31 @@ class FakeGoogleCalendar:
                 return _error(503, "backendError", "Backend Error")
         return JSONResponse(event)
 
+    async def _list(self, request: Request) -> Response:
+        _, failed = await self._enter(request, "list")
+        if failed is not None:
+            return failed
+        calendar_id = request.path_params["calendar_id"]
+        name, _, value = request.query_params.get("privateExtendedProperty", "").partition("=")
+        deleted = request.query_params.get("showDeleted") == "true"
+
+        def matches(event: dict[str, Any]) -> bool:
+            private = event.get("extendedProperties", {}).get("private", {})
+            return (deleted or event.get("status") != "cancelled") and (
+                not name or private.get(name) == value
+            )
+
+        with self._lock:
+            items = [
+                dict(event) for (cid, _), event in self._state.events.items()
+                if cid == calendar_id and matches(event)
+            ]
+        return JSONResponse({"kind": "calendar#events", "items": items})
+
     async def _event(self, request: Request) -> Response:
-        operation = {"GET": "get", "PATCH": "patch", "DELETE": "delete"}[request.method]
+        operation = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[
+            request.method
+        ]
         body, failed = await self._enter(request, operation)
         if failed is not None:
             return failed
@@ -275,7 +301,16 @@ class FakeGoogleCalendar:
                 event["status"] = "cancelled"
                 event["sequence"] += 1
                 return Response(status_code=204)
-            event.update({k: v for k, v in body.items() if k != "id"})
+            if request.method == "PUT":  # a full update: what the body lacks goes
+                kept: dict[str, Any] = {
+                    k: event[k] for k in ("id", "htmlLink", "sequence") if k in event
+                }
+                event.clear()
+                event.update(kept)
+                event.update({k: v for k, v in body.items() if k != "id"})
+                event.setdefault("status", "confirmed")
+            else:
+                event.update({k: v for k, v in body.items() if k != "id"})
             event["sequence"] += 1
             return JSONResponse(event)
 

@@ -293,6 +293,33 @@ async def test_two_processes_booking_one_slot_give_one_booking(
     assert [e["status"] for e in google.events(CALENDAR_ID)] == ["confirmed"]
 
 
+async def test_erasing_an_attendee_scrubs_and_deletes_every_event_of_theirs(
+    calendar: GoogleCalendar, google: FakeGoogleCalendar
+) -> None:
+    offered = await calendar.free_slots(after=NOW, limit=5)
+    luis = Attendee(name="Luis", email="luis@example.com", phone="+34699999999")
+    kept = await calendar.book(offered[4], attendee=luis, key="luis:1", title="Call with Luis",
+                               description="")
+    old = await book(calendar, offered[0], key="ana:old")
+    await calendar.cancel(old.id)  # Google keeps cancelled events, with their data
+    current = await book(calendar, offered[2], key="ana:now")
+    before = len(google.requests)
+
+    assert await calendar.erase_attendee(ANA.phone) == {"ana@example.com"}
+    events = {event["id"]: event for event in google.events(CALENDAR_ID)}
+    for erased in (old.id, current.id):
+        event = json.dumps(events[erased])
+        assert events[erased]["status"] == "cancelled"
+        for trace in ("Ana", "ana@example.com", ANA.phone, "Acme", "Qualified"):
+            assert trace not in event, trace
+    assert events[kept.id]["status"] == "confirmed"
+    assert events[kept.id]["attendees"][0]["email"] == "luis@example.com"
+    writes = [r for r in google.requests[before:] if r.method in ("PUT", "DELETE")]
+    assert len(writes) == 3  # two scrubbed, the one still standing deleted
+    assert {r.query["sendUpdates"] for r in writes} == {"none"}  # nobody is notified
+    assert offered[2] in await calendar.free_slots(after=NOW, limit=5)  # the slot is free
+
+
 async def test_slot_taken_between_offer_and_booking(
     calendar: GoogleCalendar, google: FakeGoogleCalendar
 ) -> None:
