@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from api.deps import AdminDep, PipelineDep
 from core.logs import mask_phone
 from core.text import without_lone_surrogates
+from integrations.calendar.base import CalendarError
 from integrations.leads import ContactNotFound, LeadNotFound, LeadStatus
 from integrations.whatsapp.errors import ChannelError
 from integrations.whatsapp.types import Channel
@@ -132,5 +133,14 @@ async def release(*, pipeline: PipelineDep, channel: Channel, number: Number) ->
 async def delete_contact(
     *, pipeline: PipelineDep, channel: Channel, number: Number
 ) -> dict[str, bool]:
-    """Erase the contact: its rows, its conversation state and anything still buffered."""
-    return {"deleted": await actions.erase_contact(pipeline, channel, number)}
+    """Erase the contact everywhere: rows, bookings, emails, conversation state, caches."""
+    try:
+        existed = await actions.erase_contact(pipeline, channel, number)
+    except CalendarError as exc:
+        log.warning("erasing %s stopped at the calendar: %s", mask_phone(number), exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"The calendar refused or could not be reached ({exc}); nothing else was erased "
+            "but the buffered messages. Repeat the request.",
+        ) from exc
+    return {"deleted": existed}

@@ -25,6 +25,7 @@ from console.views import MODE_LABELS, STATUS_LABELS, reply_window
 from core.logs import mask_phone
 from core.text import without_lone_surrogates
 from domain.contact import ContactMode
+from integrations.calendar.base import CalendarError
 from integrations.leads import ContactNotFound, LeadNotFound
 from integrations.leads.inbox import ConversationDetail
 from integrations.leads.records import Outcome
@@ -61,6 +62,8 @@ ERRORS = {
     "empty": "Not sent: write a message first.",
     "refused": "Not sent: WhatsApp refused the message. Try again, or check the logs.",
     "no_lead": "This conversation has no open lead.",
+    "calendar": "Not erased: the calendar could not be reached to remove the lead's call. "
+    "Try again in a moment.",
 }
 
 
@@ -318,7 +321,12 @@ async def erase(
         return RedirectResponse(
             f"/console/c/{contact_id}/erase", status_code=status.HTTP_303_SEE_OTHER
         )
-    await actions.erase_contact(console.pipeline, contact.channel, contact.number)
+    try:
+        await actions.erase_contact(console.pipeline, contact.channel, contact.number)
+    except CalendarError as exc:
+        log.warning("console: erasing %s stopped at the calendar: %s",
+                    mask_phone(contact.number), exc)
+        return _back(contact_id, error="calendar")
     log.info("console: user %d erased %s", session.user.id, mask_phone(contact.number))
     return RedirectResponse("/console?done=erased", status_code=status.HTTP_303_SEE_OTHER)
 

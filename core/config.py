@@ -130,6 +130,15 @@ class Settings(BaseSettings):
     ALLOW_UNSIGNED_WEBHOOKS: bool = False
     MAX_BODY_BYTES: PositiveInt = 1024 * 1024
     """A request body larger than this is refused (413) while it is read, before anything else."""
+    BURST_LEASE_SECONDS: Annotated[float, Field(ge=3)] = 30.0
+    """How long a worker holds a burst without renewing it (renewed every third of it while the
+    turn runs): the longest a burst of a killed process waits before another one takes it."""
+    SHUTDOWN_GRACE_SECONDS: Annotated[float, Field(ge=0)] = 20.0
+    """On SIGTERM, how long bursts in progress may take to finish; the rest are handed back at
+    once for another process to take."""
+    APOLOGY_AFTER_SECONDS: Annotated[float, Field(ge=0)] = 30.0
+    """A burst that keeps failing this long gets the lead a short apology (once); a failure that a
+    retry fixes sooner stays unseen."""
 
     # --- The manager's console (/console) ---------------------------------------------------
     SESSION_SECRET: SecretStr | None = None

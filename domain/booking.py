@@ -11,7 +11,9 @@ from datetime import datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-__all__ = ["Attendee", "Booking", "DayWindow", "Slot", "confirmed"]
+__all__ = [
+    "Attendee", "Booking", "BookingChange", "DayWindow", "Slot", "booking_change", "confirmed",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,3 +83,20 @@ class Booking:
 def confirmed(booking: Booking | None) -> bool:
     """A booked call that stands (not cancelled)."""
     return booking is not None and booking.status == "confirmed"
+
+
+BookingChange = Literal["moved", "cancelled"]
+"""What happened to a confirmed call: the manager hears of either."""
+
+
+def booking_change(before: Booking | None, after: Booking | None) -> BookingChange | None:
+    """How `after` changed the call `before` stood for: moved (same event, another time) or
+    cancelled; None when nothing changed, or `before` did not stand (a first booking is a
+    handoff, not a change)."""
+    if not confirmed(before) or after is None or before is None or after.id != before.id:
+        return None
+    if after.status == "cancelled":
+        return "cancelled"
+    if (after.start, after.end) != (before.start, before.end):
+        return "moved"
+    return None

@@ -52,7 +52,12 @@ class MemoryCalendar:
         self._bookings: dict[str, Booking] = {}
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         if self._rules is not None:
             busy: list[Interval] = [(b.start, b.end) for b in self._bookings.values()]
@@ -62,6 +67,8 @@ class MemoryCalendar:
         start = after.astimezone(UTC) + timedelta(hours=2)
         start = start.replace(minute=0, second=0, microsecond=0)
         horizon = start + timedelta(days=14)
+        # A call being moved (`moving`) stays taken: it is not offered, and without a buffer
+        # around bookings here nothing next to it is blocked.
         taken = {booking.start for booking in self._bookings.values()}
         slots: list[Slot] = []
         while len(slots) < limit and start < horizon:
@@ -90,6 +97,12 @@ class MemoryCalendar:
 
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         raise SlotTaken("rescheduling is not supported by the terminal calendar")
+
+    async def erase_attendee(self, phone: str) -> set[str]:
+        # Keys are "<thread>|<slot>" (agents.scheduling.tools.booking_key); the thread names
+        # the number.
+        self._bookings = {k: b for k, b in self._bookings.items() if phone not in k}
+        return set()
 
 
 def _checkpointer(settings: Settings) -> Any:

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from integrations.mail.booking_change import BookingChangeNotice, build_booking_change_email
 from integrations.mail.digest import NurtureDigest, build_nurture_digest
 from integrations.mail.mailer import Mailer
 from integrations.mail.quote import QuoteRequest, build_quote_request
@@ -73,6 +74,7 @@ __all__ = [
     "DeliveryPaused",
     "Handler",
     "LEAD_EMAIL_KIND",
+    "MANAGER_BOOKING_KIND",
     "MANAGER_DIGEST_KIND",
     "MANAGER_EMAIL_KIND",
     "Handler",
@@ -89,6 +91,8 @@ log = logging.getLogger(__name__)
 MANAGER_EMAIL_KIND = "manager_email"
 MANAGER_DIGEST_KIND = "manager_digest"
 """A lead to nurture, in a few lines (`integrations.mail.digest.NurtureDigest`)."""
+MANAGER_BOOKING_KIND = "manager_booking_change"
+"""A booked call moved or cancelled (`integrations.mail.booking_change.BookingChangeNotice`)."""
 LEAD_EMAIL_KIND = "lead_email"
 """An email to the lead: `{"to", "subject", "text", "attachments": [[name, mime, base64]]}`
 (the local calendar's .ics invitations)."""
@@ -263,6 +267,7 @@ class OutboxWorker:
         self._handlers: dict[str, Handler] = {
             MANAGER_EMAIL_KIND: self._send_manager_email,
             MANAGER_DIGEST_KIND: self._send_manager_digest,
+            MANAGER_BOOKING_KIND: self._send_booking_change,
             LEAD_EMAIL_KIND: self._send_lead_email,
         }
         self._paused: set[str] = set()
@@ -446,6 +451,15 @@ class OutboxWorker:
     async def _send_manager_digest(self, row: OutboxRow) -> None:
         message = build_nurture_digest(
             NurtureDigest.from_json(row.payload),
+            to=self.manager_email,
+            mail_from=self.mail_from,
+            message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),
+        )
+        await self._mailer.send(message)
+
+    async def _send_booking_change(self, row: OutboxRow) -> None:
+        message = build_booking_change_email(
+            BookingChangeNotice.from_json(row.payload),
             to=self.manager_email,
             mail_from=self.mail_from,
             message_id=stable_message_id(row.id, row.dedup_key, self.mail_from),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from core.logs import mask_phone
 from integrations.leads import ContactNotFound
 
 if TYPE_CHECKING:
@@ -62,14 +61,9 @@ async def close_lead(pipeline: Pipeline, lead_id: int, outcome: Outcome) -> None
 
 
 async def erase_contact(pipeline: Pipeline, channel: str, number: str) -> bool:
-    """Erase the contact: its rows, its conversation state and anything still buffered;
-    returns whether it existed."""
-    thread = f"{channel}:{number}"
-    # The buffer first: that drops the lease too, so a worker busy with this contact fails its
-    # next step (LeaseLost) instead of writing the contact back after the erase.
-    await pipeline.buffer.forget(thread)
-    existed = await pipeline.store.contacts.delete_contact(channel, number)
+    """Erase the contact everywhere (`pipeline.erasure`); returns whether it existed. Raises
+    `CalendarError` when the calendar could not be reached (nothing in Postgres is erased then:
+    repeat the request)."""
+    existed = await pipeline.erasure.erase(channel, number)
     pipeline.outbox.wake()  # `contact.erased` for the CRM
-    await pipeline.engine.reset(thread)
-    log.info("erased contact %s on request", mask_phone(thread))
     return existed

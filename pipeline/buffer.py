@@ -188,6 +188,12 @@ class Burst:
     def message_ids(self) -> list[str]:
         return [m.message_id for m in self.messages]
 
+    @property
+    def key(self) -> str:
+        """The burst's identity across its retries: its first message's provider id (the
+        in-flight list only ever grows at its end, and the ack starts the next burst afresh)."""
+        return self.messages[0].message_id
+
 
 class BurstBuffer:
     """The Redis side of the pipeline (see the module docstring)."""
@@ -198,7 +204,7 @@ class BurstBuffer:
         *,
         quiet_ms: int,
         max_wait_ms: int,
-        lease_ms: int = 60_000,
+        lease_ms: int = 30_000,
         max_messages: int = 50,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -60,9 +60,16 @@ def human_message(
 class MessageConverter(Protocol):
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]: ...
 
+    def forget_contact(self, channel: str, contact: str) -> None:
+        """Drop whatever is kept of the contact's messages (a data-deletion request)."""
+        ...
+
 
 class TextConverter:
     """Every message as text; media named, not interpreted."""
 
     async def convert(self, messages: list[InboundMessage]) -> list[HumanMessage]:
         return [human_message(m, describe(m)) for m in messages]
+
+    def forget_contact(self, channel: str, contact: str) -> None:
+        return None  # keeps nothing

@@ -25,7 +25,8 @@ time, at most the sandbox's own limit decoding) and returned in the burst's orde
 `HumanMessage` per provider message, its id the message id.
 
 Cache: the processor converts a burst again when it re-runs it with newer messages merged in,
-seconds later, in the same process. An in-process LRU keyed by channel and message id, with a TTL,
+seconds later, in the same process. An in-process LRU keyed by channel, contact and message id
+(so an erasure can drop a contact's entries, `forget_contact`), with a TTL,
 makes that re-run free: no second download, decoding, transcription or parse. Redis was the other
 choice; it would also cover a retry on another worker, but that is rare (a failed burst) and
 would mean putting lead photos (megabytes of base64) and document text in shared storage for
@@ -281,10 +282,21 @@ class ConversionCache:
         ):
             self._drop(next(iter(self._entries)))
 
+    def forget(self, prefix: str) -> int:
+        """Drop every entry whose key starts with `prefix`; how many there were."""
+        keys = [key for key in self._entries if key.startswith(prefix)]
+        for key in keys:
+            self._drop(key)
+        return len(keys)
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._chars -= entry[1]
+
+
+def _contact_prefix(channel: str, contact: str) -> str:
+    return f"{channel}:{contact}:"
 
 
 def _content_chars(content: Content) -> int:
@@ -359,7 +371,7 @@ class MediaConverter:
     async def _message(self, message: InboundMessage) -> Content:
         if not message.media or message.kind not in ("audio", "image", "video", "document"):
             return describe(message)
-        key = f"{message.channel}:{message.message_id}"
+        key = f"{_contact_prefix(message.channel, message.contact)}{message.message_id}"
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -368,6 +380,10 @@ class MediaConverter:
         if all(piece.final for piece in pieces):
             self.cache.put(key, content)
         return content
+
+    def forget_contact(self, channel: str, contact: str) -> None:
+        """Drop what this process cached of the contact's media (a data-deletion request)."""
+        self.cache.forget(_contact_prefix(channel, contact))
 
     async def _piece(self, message: InboundMessage, ref: MediaRef) -> _Piece:
         kind = _kind(message, ref)

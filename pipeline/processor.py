@@ -6,16 +6,29 @@ silent while the contact is not the bot's (but for a booked call's changes in `c
 which the graph still answers), give the contact back to the bot when a person went idle, run the
 graph in that mode, re-run it if the contact wrote again before the reply went out (bounded),
 store the drafted reply (its words and the options the graph gave it) in the burst's state, send
-its parts in order remembering each one sent (the sender composes them: one message with buttons
-or a list where the options fit, else text), record the outbound message, ack, and only then
+its parts in order (the sender composes them: one message with buttons or a list where the
+options fit, else text), each recorded as sent in Postgres and Redis, ack, and only then
 summarize (the lead never waits for that). A reply the provider refuses for good (the 24-hour
 window closed and no template is configured, say) is recorded in the transcript as
 `undeliverable`, where the manager sees it.
 
-A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff; the
-lead gets one short apology in their language. A retried burst starts the graph from the
-checkpoint its first try started from (a fork), so a half-finished run leaves no trace, and a
+Each part the provider accepts is recorded twice before the next one goes: as an outbound
+transcript row in Postgres, unique per burst and part (durable), and as `sent:<i>` in the burst's
+state in Redis (the fast path). A retried burst skips the parts either one knows; so a Redis blip
+right after the provider accepted a part, which loses the Redis mark and the lease's release,
+costs the lead a wait for the lease but never a second copy of the reply.
+
+A failure (Postgres, Redis, the provider) releases the burst for a later try with backoff. The
+lead hears of it only when the burst has kept failing for `apology_after` seconds: then one short
+apology in their language. A shorter outage (a Postgres failover, a Redis blip) is fixed by a
+retry the lead never notices, and an apology followed seconds later by the answer only confuses.
+(Bursts are retried until they go through, the backoff capped at `RETRY_MAX_SECONDS`, so no
+attempt is known to be the last: the time is what counts.) A retried burst starts the graph from
+the checkpoint its first try started from (a fork), so a half-finished run leaves no trace, and a
 reply that was already drafted is sent, the rest of its parts only, instead of a new one.
+
+A burst whose processing is cancelled (a shutdown past its grace, `pipeline.workers`) is handed
+back to the buffer due at once, so another worker takes it without waiting for the lease.
 """
 
 from __future__ import annotations
@@ -98,6 +111,23 @@ class PipelineStore(Protocol):
         kind: str = "text",
     ) -> bool: ...
 
+    async def record_reply_part(
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        burst: str,
+        part: int,
+        message_ids: Sequence[str],
+    ) -> bool:
+        """Store one sent part of a burst's reply (unique per burst and part)."""
+        ...
+
+    async def sent_parts(self, channel: str, burst: str) -> dict[int, list[str]]:
+        """The parts of `burst`'s reply stored as sent, by index, with their provider ids."""
+        ...
+
     async def mode(self, channel: str, number: str) -> ContactMode:
         """Who has the conversation; one read of the contact per burst."""
         ...
@@ -150,6 +180,7 @@ class BurstProcessor:
         max_reruns: int = MAX_RERUNS,
         on_handoff: Callable[[], None] | None = None,
         voice: VoiceReplier | None = None,
+        apology_after: float = 30.0,
     ) -> None:
         self.buffer = buffer
         self.engine = engine
@@ -159,6 +190,8 @@ class BurstProcessor:
         self.max_reruns = max_reruns
         self.on_handoff = on_handoff
         self.voice = voice
+        self.apology_after = apology_after
+        """Seconds a burst must have been failing before the lead gets an apology."""
 
     async def process(self, burst: Burst) -> None:
         """Process `burst` to its end: acked when done, released for a retry when it failed."""
@@ -173,6 +206,14 @@ class BurstProcessor:
             log.warning("burst %s: lease lost, another worker continues it", who)
             metrics.BURSTS.labels(outcome="lease_lost").inc()
             return
+        except asyncio.CancelledError:
+            # A shutdown past its grace: hand the burst back, due now, so that another worker
+            # takes it at once instead of when the lease expires (shielded: the cancellation that
+            # brought us here must not cancel the release too).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.buffer.release(burst, retry_in_seconds=0))
+            metrics.BURSTS.labels(outcome="handed_back").inc()
+            raise
         except UNDELIVERABLE as exc:
             # Retrying cannot help (no client for the channel, the 24-hour window closed, not a
             # WhatsApp number): the messages and the lead are stored; only the reply is dropped.
@@ -183,19 +224,25 @@ class BurstProcessor:
             return
         except Exception as exc:  # noqa: BLE001 - any failure: keep the burst, retry later
             delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(burst.attempts - 1, 16))
+            metrics.BURSTS.labels(outcome="failed").inc()
+            await self._apologize(burst)
+            try:
+                await self.buffer.release(burst, retry_in_seconds=delay)
+                retry = f"retrying in {delay:.0f} s"
+            except Exception:  # noqa: BLE001 - Redis itself is what failed: the lease decides
+                retry = (
+                    "it could not be handed back, so it is retried when its lease expires "
+                    f"(within {self.buffer.lease_ms / 1000:.0f} s)"
+                )
             log.error(
-                "burst %s (attempt %d, %d message(s)) failed: %s; retrying in %.0f s",
+                "burst %s (attempt %d, %d message(s)) failed: %s; %s",
                 who,
                 burst.attempts,
                 len(burst.messages),
                 exc,
-                delay,
+                retry,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-            metrics.BURSTS.labels(outcome="failed").inc()
-            await self._apologize(burst)
-            with contextlib.suppress(Exception):
-                await self.buffer.release(burst, retry_in_seconds=delay)
             return
         finally:
             heartbeat.cancel()
@@ -368,35 +415,49 @@ class BurstProcessor:
         return await self.converter.convert(messages)
 
     async def _send(self, burst: Burst, contact: ContactInfo, state: dict[str, str]) -> None:
+        """Send the parts of the reply not sent yet, recording each one in Postgres and Redis
+        (see the module docstring)."""
         reply = state["reply"]
         options = Options.from_json(state["options"]) if state.get("options") else None
         parts = self.sender.parts(contact.channel, OutgoingReply(text=reply, options=options))
-        sent_ids: list[str] = []
+        store = self.store
+        # Only a retry can find parts sent already: the first try costs no read.
+        stored = (
+            await store.sent_parts(contact.channel, burst.key)
+            if store is not None and burst.attempts > 1 else {}
+        )
         for index, part in enumerate(parts):
             field = f"sent:{index}"
-            if field in state:
-                sent_ids.extend(filter(None, state[field].split(",")))
+            if index in stored:
+                if field not in state:  # Redis lost its mark (a blip): the durable record holds
+                    await self._store(burst, state, {field: ",".join(stored[index])})
                 continue
-            try:
-                ids = await self.sender.send(
-                    contact.channel, _recipient(burst), part, language=state.get("language")
-                )
-            except UNDELIVERABLE:
-                metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
-                if self.store is not None:
-                    await self.store.record_outbound(
-                        contact.channel, contact.contact, reply, kind="undeliverable"
+            if field in state:
+                ids = [i for i in state[field].split(",") if i]
+            else:
+                try:
+                    ids = await self.sender.send(
+                        contact.channel, _recipient(burst), part, language=state.get("language")
                     )
-                raise
-            except Exception:
-                metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
-                raise
-            sent_ids.extend(ids)
-            await self.buffer.set_state(burst, field, ",".join(ids))
-        if self.store is not None:
-            await self.store.record_outbound(
-                contact.channel, contact.contact, reply, message_ids=sent_ids
-            )
+                except UNDELIVERABLE:
+                    metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
+                    if store is not None:
+                        await store.record_outbound(
+                            contact.channel, contact.contact, reply, kind="undeliverable"
+                        )
+                    raise
+                except Exception:
+                    metrics.OUTBOUND_FAILURES.labels(channel=contact.channel).inc()
+                    raise
+            try:
+                if store is not None:
+                    await store.record_reply_part(
+                        contact.channel, contact.contact, part.text, burst=burst.key,
+                        part=index, message_ids=ids,
+                    )
+            finally:  # even when Postgres failed: Redis alone still prevents a resend
+                if field not in state:
+                    await self._store(burst, state, {field: ",".join(ids)})
         # Once per burst, even when a retry sends the rest of the text; no round trip at all
         # when voice replies are off or the lead sent no voice note.
         voice = self.voice
@@ -414,17 +475,31 @@ class BurstProcessor:
                 await self.store.record_inbound(message)
 
     async def _apologize(self, burst: Burst) -> None:
-        """Tell the lead once per burst that we could not answer; never raises.
+        """Tell the lead once per burst that we could not answer, once the burst has been failing
+        for `apology_after` seconds (the first failure starts the count); never raises.
 
-        Not to a contact we know is opted out or with a person, nor to one who just sent STOP.
-        When the store cannot tell (it may be what failed), the lead gets the apology: silence
-        is the worse failure for the many who did not opt out."""
+        Not to a contact we know is opted out or with a person, nor to one who just sent STOP,
+        nor once part of the reply went out. When the store cannot tell the mode (it may be what
+        failed), the lead gets the apology: silence is the worse failure for the many who did
+        not opt out. Without Redis (the burst's state) there is no apology: it could be neither
+        timed nor sent only once."""
         first = burst.messages[0]
         if any(parse_command(m.text) == "stop" for m in burst.messages):
             return
-        with contextlib.suppress(Exception):
-            if any(key.startswith("sent:") for key in await self.buffer.get_state(burst)):
-                return  # the lead has (part of) the answer; an apology now would confuse
+        try:
+            state = await self.buffer.get_state(burst)
+            if "apologized" in state or any(key.startswith("sent:") for key in state):
+                return  # once; and the lead has (part of) the answer: an apology would confuse
+            now = self.buffer.clock()
+            if "failing_since" in state:
+                since = float(state["failing_since"])
+            else:
+                await self.buffer.set_state(burst, "failing_since", repr(now), only_if_absent=True)
+                since = now
+        except Exception:  # noqa: BLE001 - Redis is down: see the docstring
+            return
+        if now - since < self.apology_after:
+            return
         if self.store is not None:
             with contextlib.suppress(Exception):  # unknown: apologize (see the docstring)
                 if (await self.store.mode(first.channel, first.contact)).silenced:

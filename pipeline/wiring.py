@@ -14,6 +14,7 @@ import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -32,7 +33,7 @@ from integrations.crm import CrmDelivery, HubSpotClient, WebhookClient, hubspot_
 from integrations.leads import LeadStore
 from integrations.leads.schedule import ScheduleStore
 from integrations.llm import http_client, model_factory
-from integrations.mail import mailer_from_settings
+from integrations.mail import FileMailer, mailer_from_settings
 from integrations.media import MediaDownloader
 from integrations.outbox import LEAD_EMAIL_KIND, OutboxWorker, enqueue
 from integrations.speech import Speech
@@ -43,6 +44,7 @@ from integrations.whatsapp.sender import Channels
 from integrations.whatsapp.templates import TemplateBook
 from integrations.whatsapp.twilio import TwilioClient
 from pipeline.buffer import BurstBuffer
+from pipeline.erasure import ContactEraser
 from pipeline.media import MediaConverter
 from pipeline.processor import BurstProcessor
 from pipeline.sandbox import DecodeSandbox
@@ -80,6 +82,7 @@ class Pipeline:
     channels: Channels
     store: LeadStore
     outbox: OutboxWorker
+    erasure: ContactEraser
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -321,28 +324,39 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             resources.redis,
             quiet_ms=settings.BUFFER_QUIET_MS,
             max_wait_ms=settings.BUFFER_MAX_WAIT_MS,
+            lease_ms=int(settings.BURST_LEASE_SECONDS * 1000),
             max_messages=settings.BUFFER_MAX_MESSAGES,
+        )
+        converter = MediaConverter(
+            downloader,
+            speech=speech,
+            sandbox=DecodeSandbox(
+                timeout_seconds=settings.MEDIA_DECODE_TIMEOUT_SECONDS,
+                memory_bytes=settings.MEDIA_DECODE_MEMORY_MB * 1024 * 1024,
+            ),
+            document_max_chars=settings.MEDIA_PDF_MAX_CHARS,
+            video_frames=settings.MEDIA_VIDEO_FRAMES,
+            video_max_seconds=settings.MEDIA_VIDEO_MAX_SECONDS,
         )
         processor = BurstProcessor(
             buffer=buffer,
             engine=engine,
             sender=channels,
             store=store.contacts,
-            converter=MediaConverter(
-                downloader,
-                speech=speech,
-                sandbox=DecodeSandbox(
-                    timeout_seconds=settings.MEDIA_DECODE_TIMEOUT_SECONDS,
-                    memory_bytes=settings.MEDIA_DECODE_MEMORY_MB * 1024 * 1024,
-                ),
-                document_max_chars=settings.MEDIA_PDF_MAX_CHARS,
-                video_frames=settings.MEDIA_VIDEO_FRAMES,
-                video_max_seconds=settings.MEDIA_VIDEO_MAX_SECONDS,
-            ),
+            converter=converter,
             on_handoff=outbox.wake,
             voice=voice,
+            apology_after=settings.APOLOGY_AFTER_SECONDS,
         )
-        workers = WorkerPool(buffer, processor, concurrency=settings.WORKER_CONCURRENCY)
+        workers = WorkerPool(
+            buffer, processor, concurrency=settings.WORKER_CONCURRENCY,
+            shutdown_grace=settings.SHUTDOWN_GRACE_SECONDS,
+        )
+        erasure = ContactEraser(
+            buffer=buffer, contacts=store.contacts, calendar=calendar, engine=engine,
+            converter=converter, mail_files=FileMailer(Path(settings.DATA_DIR) / "mail"),
+            mail_from=settings.MAIL_FROM,
+        )
         pipeline = Pipeline(
             buffer=buffer,
             processor=processor,
@@ -351,6 +365,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             channels=channels,
             store=store,
             outbox=outbox,
+            erasure=erasure,
         )
         try:
             yield pipeline

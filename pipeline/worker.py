@@ -1,7 +1,9 @@
 """`make worker`: a process that runs burst workers, without the web app.
 
 The web process builds the same pipeline (`pipeline.wiring`) and starts its workers only with
-`WORKERS_IN_PROCESS=true`; run as many of these beside it as the load needs.
+`WORKERS_IN_PROCESS=true`; run as many of these beside it as the load needs. On SIGTERM (a deploy)
+or SIGINT it stops claiming, lets bursts in progress finish within `SHUTDOWN_GRACE_SECONDS` and
+hands the rest back at once (`pipeline.workers.WorkerPool.stop`).
 """
 
 from __future__ import annotations

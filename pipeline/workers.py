@@ -38,12 +38,14 @@ class WorkerPool:
         concurrency: int = 8,
         poll_max: float = 0.25,
         error_pause: float = 1.0,
+        shutdown_grace: float = 20.0,
     ) -> None:
         self.buffer = buffer
         self.processor = processor
         self.concurrency = concurrency
         self.poll_max = poll_max
         self.error_pause = error_pause
+        self.shutdown_grace = shutdown_grace
         self.claim_errors = RepeatedLog(log, interval=CLAIM_ERROR_LOG_SECONDS, clock=buffer.clock)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -53,19 +55,34 @@ class WorkerPool:
         """A message was buffered in this process: look again now."""
         self._wake.set()
 
+    @property
+    def stopping(self) -> bool:
+        """`stop` was called: no loop claims anything more."""
+        return self._stopping
+
     def start(self) -> None:
+        self._stopping = False
         self._tasks = [asyncio.create_task(self._loop(i)) for i in range(self.concurrency)]
 
     async def stop(self) -> None:
-        """Stop claiming; bursts being processed are cancelled and their leases expire, so
-        another worker takes them again (nothing is lost)."""
+        """Stop claiming; let bursts in progress finish within `shutdown_grace` seconds, then
+        cancel the rest, which hands them back due at once (see the module docstring)."""
         self._stopping = True
-        for task in self._tasks:
+        self._wake.set()  # idle loops leave now rather than at their next poll
+        tasks, self._tasks = self._tasks, []
+        if not tasks:
+            return
+        _, running = await asyncio.wait(tasks, timeout=self.shutdown_grace)
+        if running:
+            log.warning(
+                "shutdown: %d burst(s) still running after %.0f s; handing them back",
+                len(running), self.shutdown_grace,
+            )
+        for task in running:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
 
     async def run_once(self) -> Burst | None:
         """Claim and process one due burst, if any (tests drive workers with this)."""
@@ -100,6 +117,8 @@ class WorkerPool:
                     )
                 continue
             wait = self.poll_max if claimed is None else min(self.poll_max, max(claimed, 0.005))
+            if self._stopping:
+                break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)

@@ -213,9 +213,12 @@ class CalendarTools:
         if self.calendar is None:
             return NO_CALENDAR
         after = parse_after(args.get("after"), zone=self.zone, now=self.now)
+        # While a call is being moved, its own time counts as free: the slots next to it are
+        # offered too.
+        moving = self.booking if confirmed(self.booking) else None
         try:
             slots = await self.calendar.free_slots(
-                after=after, limit=SLOTS_OFFERED, within=self.window
+                after=after, limit=SLOTS_OFFERED, within=self.window, moving=moving
             )
         except CalendarUnavailable:
             return UNAVAILABLE

@@ -35,12 +35,18 @@ class Calendar(Protocol):
     """What the scheduling agent's tools need from a calendar."""
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         """Up to `limit` free slots starting no earlier than `after` (and the minimum notice),
         inside business hours and inside `within` (the lead's hours in their zone) when given,
         with the configured buffer around existing events. Empty when none of the search horizon
-        fits (`integrations.calendar.slots`)."""
+        fits (`integrations.calendar.slots`). `moving`: a booking being moved, whose own time
+        counts as free but is not offered."""
         ...
 
     async def book(
@@ -55,4 +61,11 @@ class Calendar(Protocol):
 
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         """Move a booking to `slot`. Raises `SlotTaken`."""
+        ...
+
+    async def erase_attendee(self, phone: str) -> set[str]:
+        """Erase every booking, past or cancelled too, of the attendee with this E.164 number
+        (a data-deletion request): the call is cancelled without a notice, its slot freed, and
+        nothing that names the attendee stays in the calendar. Returns the attendee's email
+        addresses the bookings held (their invitation emails are erased too)."""
         ...

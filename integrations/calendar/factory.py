@@ -24,8 +24,9 @@ __all__ = ["calendar_from_settings"]
 def calendar_from_settings(
     settings: Settings, pool: asyncpg.Pool, *, on_invitation: InvitationHook | None = None
 ) -> Calendar:
-    """`GoogleCalendar` when `GOOGLE_SERVICE_ACCOUNT_FILE` and `GOOGLE_CALENDAR_ID` are set, else
-    `LocalCalendar` on `pool` (whose `.ics` invitations go to `on_invitation`)."""
+    """`GoogleCalendar` when `GOOGLE_SERVICE_ACCOUNT_FILE` and `GOOGLE_CALENDAR_ID` are set (its
+    bookings serialized through `pool`), else `LocalCalendar` on `pool` (whose `.ics`
+    invitations go to `on_invitation`)."""
     if settings.google_calendar_configured:
-        return GoogleCalendar.from_settings(settings)
+        return GoogleCalendar.from_settings(settings, pool)
     return LocalCalendar.from_settings(settings, pool, on_invitation=on_invitation)

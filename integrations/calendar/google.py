@@ -7,8 +7,13 @@ over that calendar and any extra ones (the salespeople's own).
 Why it is built this way:
 - No double booking, no false confirmation: `book` and `reschedule` ask free/busy for the slot
   right before writing and raise `SlotTaken` when it went meanwhile. Google has no atomic
-  "insert if free", so two bookings racing within that window can still both land; the local
-  calendar is the one with a database-level guarantee.
+  "insert if free", so the check and the write run under a Postgres advisory lock per calendar
+  (`integrations.calendar.lock.BookingLock`): two leads racing for one slot through two
+  processes get one booking and one `SlotTaken`.
+- Erasure (`erase_attendee`): the agent's events carry the lead's number in a private extended
+  property, so a data-deletion request finds every one of them (cancelled ones too: Google keeps
+  deleted events), replaces each with a bare "erased" event (a full update, so no attendee,
+  description or property survives) and deletes it, without notifying anyone.
 - Idempotency: the event id is derived from the caller's key (base32hex of its SHA-256, a valid
   Google event id), so a retried booking finds its event (by GET first, or by the 409 of a racing
   insert) instead of making a second one. Google keeps deleted events, so a key whose event was
@@ -27,11 +32,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,8 +59,10 @@ from tenacity import (
 from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar import slots
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
+from integrations.calendar.lock import BookingLock
 
 if TYPE_CHECKING:
+    import asyncpg
     from google.auth.credentials import Credentials
 
     from core.config import Settings
@@ -72,6 +81,8 @@ RETRY_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "usageLimits"})
 """403 reasons of a used-up quota: retrying within seconds will not help."""
 SEND_UPDATES = "all"
+ERASED_SUMMARY = "Call (erased on request)"
+"""What an erased event still says (`GoogleCalendar.erase_attendee`): nothing of the lead."""
 
 
 # --- Pure helpers: ids, payloads, responses, errors ------------------------------------------
@@ -301,7 +312,10 @@ class GoogleCalendar:
         max_backoff_seconds: float = 16.0,
         timeout_seconds: float = 30.0,
         clock: Callable[[], datetime] = _utcnow,
+        lock: BookingLock | None = None,
     ) -> None:
+        """`lock` serializes the bookings of the calendar across processes (the app always
+        passes one; without it, only this process's own bookings are serialized)."""
         self._credentials = credentials
         self._calendar_id = calendar_id
         self._busy_ids = list(dict.fromkeys([calendar_id, *busy_calendar_ids]))
@@ -312,6 +326,8 @@ class GoogleCalendar:
         self._max_backoff = max_backoff_seconds
         self._timeout = timeout_seconds
         self._clock = clock
+        self._lock = lock
+        self._process_lock = asyncio.Lock()
         self._local = threading.local()
         # Static discovery reads the document shipped with the library: no network here.
         self._service = build(
@@ -324,8 +340,11 @@ class GoogleCalendar:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> GoogleCalendar:
-        """The calendar of `GOOGLE_*`, `TIMEZONE` and the business-hours settings."""
+    def from_settings(
+        cls, settings: Settings, pool: asyncpg.Pool | None = None, **overrides: Any
+    ) -> GoogleCalendar:
+        """The calendar of `GOOGLE_*`, `TIMEZONE` and the business-hours settings; bookings
+        serialized through `pool` (see the module docstring)."""
         if settings.GOOGLE_SERVICE_ACCOUNT_FILE is None or not settings.GOOGLE_CALENDAR_ID:
             raise CalendarError(
                 "Google Calendar needs GOOGLE_SERVICE_ACCOUNT_FILE and GOOGLE_CALENDAR_ID."
@@ -338,6 +357,7 @@ class GoogleCalendar:
             "rules": slots.SlotRules.from_settings(settings),
             "api_endpoint": str(settings.GOOGLE_API_ENDPOINT),
             "meet_links": settings.GOOGLE_MEET_LINKS,
+            "lock": BookingLock(pool, settings.GOOGLE_CALENDAR_ID) if pool is not None else None,
             **overrides,
         }
         return cls(**values)
@@ -345,13 +365,19 @@ class GoogleCalendar:
     # --- the protocol ------------------------------------------------------------------------
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         now = self._clock()
         start, end = slots.search_window(self._rules, after=after, now=now)
         busy = await self._busy(start, end)
         return slots.free_slots(
-            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within,
+            moving=moving.slot if moving is not None else None,
         )
 
     async def book(
@@ -362,22 +388,23 @@ class GoogleCalendar:
         existing = await self._get(event_id)
         if existing is not None and existing.get("status") != "cancelled":
             return booking_from_event(existing)  # a retry of a booking that went through
-        await self._ensure_free(slot)
         body = event_body(
             slot, event_id=event_id, attendee=attendee, title=title, description=description,
             timezone=self._rules.timezone, meet=self._meet,
         )
-        if existing is not None:  # this key's event was cancelled: book it again
-            del body["id"]
-            event = await self._patch(event_id, body)
-            return booking_from_event(event)
-        status, event = await self._call(
-            lambda service: service.events().insert(
-                calendarId=self._calendar_id, body=body, sendUpdates=SEND_UPDATES,
-                conferenceDataVersion=1 if self._meet else 0,
-            ),
-            tolerate={409},
-        )
+        async with self._serialized():  # the check and the write, one booking at a time
+            await self._ensure_free(slot)
+            if existing is not None:  # this key's event was cancelled: book it again
+                del body["id"]
+                event = await self._patch(event_id, body)
+                return booking_from_event(event)
+            status, event = await self._call(
+                lambda service: service.events().insert(
+                    calendarId=self._calendar_id, body=body, sendUpdates=SEND_UPDATES,
+                    conferenceDataVersion=1 if self._meet else 0,
+                ),
+                tolerate={409},
+            )
         if status == 409:  # inserted by a racing or retried call with the same key
             found = await self._get(event_id)
             if found is None:
@@ -409,12 +436,70 @@ class GoogleCalendar:
             )
         if current.start == slot.start and current.end == slot.end:
             return current
-        await self._ensure_free(slot, ignore=(current.start, current.end))
-        moved = await self._patch(booking_id, _time_patch(slot, self._rules.timezone))
+        async with self._serialized():
+            await self._ensure_free(slot, ignore=(current.start, current.end))
+            moved = await self._patch(booking_id, _time_patch(slot, self._rules.timezone))
         log.info("rescheduled google event %s", booking_id)
         return booking_from_event(moved)
 
+    async def erase_attendee(self, phone: str) -> set[str]:
+        emails: set[str] = set()
+        events = await self._events_of(phone)
+        for event in events:
+            emails.update(a["email"] for a in event.get("attendees", []) if a.get("email"))
+            await self._scrub(event)
+        log.info("erased %d google event(s) of a lead on request", len(events))
+        return emails
+
     # --- calls ------------------------------------------------------------------------------
+
+    async def _events_of(self, phone: str) -> list[dict[str, Any]]:
+        """Every event this agent booked with `phone` (by its private property), deleted too."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            _, page = await self._call(functools.partial(self._list_request, phone, token))
+            events.extend(page.get("items", []))
+            token = page.get("nextPageToken")
+            if not token:
+                return events
+
+    def _list_request(self, phone: str, token: str | None, service: Any) -> Any:
+        return service.events().list(
+            calendarId=self._calendar_id, privateExtendedProperty=f"whatsapp={phone}",
+            showDeleted=True, maxResults=250, pageToken=token,
+        )
+
+    async def _scrub(self, event: dict[str, Any]) -> None:
+        """Replace the event with a bare one, then delete it (see the module docstring)."""
+        event_id = event["id"]
+        bare = {
+            "start": event["start"], "end": event["end"], "summary": ERASED_SUMMARY,
+            "status": event.get("status", "confirmed"),
+        }
+        await self._call(
+            lambda service: service.events().update(
+                calendarId=self._calendar_id, eventId=event_id, body=bare, sendUpdates="none"
+            )
+        )
+        if event.get("status") != "cancelled":
+            await self._call(
+                lambda service: service.events().delete(
+                    calendarId=self._calendar_id, eventId=event_id, sendUpdates="none"
+                ),
+                tolerate={410},
+            )
+
+    @asynccontextmanager
+    async def _serialized(self) -> AsyncIterator[None]:
+        """One check-and-write at a time for this calendar: across processes through Postgres
+        (`BookingLock`), and within this process (which also spares a second pool connection)."""
+        async with self._process_lock:
+            if self._lock is None:
+                yield
+                return
+            async with self._lock.held():
+                yield
 
     async def _busy(self, start: datetime, end: datetime) -> list[slots.Interval]:
         body = {

@@ -72,6 +72,10 @@ SET during = tstzrange($2, $3), blocked = tstzrange($2, $4), sequence = sequence
 WHERE id = $1 AND status = 'confirmed'
 RETURNING {_COLUMNS}"""
 
+# Erasure: the rows name the attendee, so they go (a confirmed one frees its slot).
+ERASE_ATTENDEE = """
+DELETE FROM calendar_bookings WHERE attendee_phone = $1 RETURNING attendee_email"""
+
 CANCEL_BOOKING = f"""
 UPDATE calendar_bookings SET status = 'cancelled', sequence = sequence + 1, updated_at = now()
 WHERE id = $1 AND status = 'confirmed'
@@ -129,14 +133,20 @@ class LocalCalendar:
         )
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         now = self._clock()
         window_start, window_end = slots.search_window(self._rules, after=after, now=now)
         rows = await self._fetch(SELECT_BUSY, window_start, window_end)
         busy = [(row["start"], row["end"]) for row in rows]
         return slots.free_slots(
-            self._rules, busy=busy, after=after, now=now, limit=limit, within=within
+            self._rules, busy=busy, after=after, now=now, limit=limit, within=within,
+            moving=moving.slot if moving is not None else None,
         )
 
     async def book(
@@ -203,6 +213,10 @@ class LocalCalendar:
         booking = _booking(row)
         await self._invite(row, booking)
         return booking
+
+    async def erase_attendee(self, phone: str) -> set[str]:
+        rows = await self._fetch(ERASE_ATTENDEE, phone)
+        return {row["attendee_email"] for row in rows if row["attendee_email"]}
 
     async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         try:

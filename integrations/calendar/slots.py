@@ -220,20 +220,27 @@ def free_slots(
     limit: int = 3,
     exclude_days: Collection[date] = (),
     within: DayWindow | None = None,
+    moving: Slot | None = None,
 ) -> list[Slot]:
     """Up to `limit` free slots from `after` (and the minimum notice after `now`) within the
     horizon, inside business hours and `buffer` away from `busy`; times in the business zone.
 
     `within` (the lead's hours in their zone) keeps only the slots inside it; an empty list then
     means that no free slot of the horizon suits the lead. `exclude_days` (business-zone dates)
-    lets a caller skip days the lead already turned down."""
+    lets a caller skip days the lead already turned down. `moving` is a booked call being moved:
+    its own time counts as free (so the slots its buffer blocked, right before and after it, are
+    offered) but is not offered itself."""
     if limit <= 0:
         return []
     first = earliest_start(rules, after=after, now=now)
+    if moving is not None:
+        busy = subtract_interval(busy, (moving.start, moving.end))
     merged = merge_intervals(busy)
     found: list[Slot] = []
     for slot in candidate_slots(rules, start=first, end=first + rules.horizon):
         if slot.start.date() in exclude_days:
+            continue
+        if moving is not None and slot.start == moving.start:
             continue
         if within is not None and not in_window(slot, within):
             continue

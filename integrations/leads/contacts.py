@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -31,23 +31,37 @@ from integrations.leads.records import (
 from integrations.leads.schedule import SCHEDULED
 from integrations.leads.sql import (
     DELETE_CONTACT,
+    DELETE_CONTACT_OUTBOX,
     ENTER_HUMAN_MODE,
     LEAVE_HUMAN_MODE,
     RECORD_INBOUND,
     RECORD_MESSAGE,
+    RECORD_REPLY_PART,
     RESOLVE_CONTACT_HANDOFFS,
     SELECT_CONTACT,
+    SELECT_CONTACT_EMAILS,
     SELECT_CONTACT_FOR_UPDATE,
     SELECT_CONTACT_LEADS_FOR_UPDATE,
     SELECT_CONTACT_MODE,
     SELECT_HUMAN_NOTES,
+    SELECT_SENT_PARTS,
     SET_OPT_OUT,
     TOUCH_HUMAN,
     UPSERT_CONTACT,
 )
 from integrations.whatsapp.types import InboundMessage
 
-__all__ = ["ContactStore"]
+__all__ = ["ContactStore", "ErasedContact"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErasedContact:
+    """What `ContactStore.delete_contact` erased."""
+
+    existed: bool
+    outbox: list[tuple[int, str]]
+    """`(id, dedup_key)` of every erased outbox row: what names the emails a mailer may have
+    kept (`integrations.outbox.stable_message_id`), sent or not."""
 
 
 class ContactStore:
@@ -139,6 +153,35 @@ class ContactStore:
                 await conn.execute(ENTER_HUMAN_MODE, row["contact_id"], now)
         return row is not None
 
+    async def record_reply_part(
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        burst: str,
+        part: int,
+        message_ids: Sequence[str],
+        at: datetime | None = None,
+    ) -> bool:
+        """Store one part of the bot's reply to a burst, as soon as the provider accepted it: the
+        durable record that it went out (`sent_parts`), unique per burst and part. False when it
+        was already stored."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                RECORD_REPLY_PART, channel, checked_number(number), None, None, text,
+                message_ids[0] if message_ids else None, list(message_ids), at or self._clock(),
+                burst, part,
+            )
+        return row is not None
+
+    async def sent_parts(self, channel: str, burst: str) -> dict[int, list[str]]:
+        """The parts of `burst`'s reply stored as sent, by index, with their provider ids: what a
+        retry must not send again, even when Redis lost its own mark of them."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(SELECT_SENT_PARTS, channel, burst)
+        return {row["part"]: list(row["message_ids"]) for row in rows}
+
     # --- Human takeover and opt-out -------------------------------------------------------------
 
     async def mode(
@@ -201,15 +244,28 @@ class ContactStore:
             changed = await conn.fetchval(SET_OPT_OUT, contact["id"], opted_out, self._clock())
         return changed is not None
 
-    async def delete_contact(self, channel: str, number: str) -> bool:
-        """Erase the contact and everything of it (leads, handoffs, transcript, outbox rows,
-        undelivered CRM events included) and write `contact.erased` in the same transaction;
-        returns whether it existed. The conversation state in Redis is the caller's to delete."""
+    async def delete_contact(
+        self, channel: str, number: str, *, emails: Collection[str] = ()
+    ) -> ErasedContact:
+        """Erase the contact and everything of it, in one transaction: leads, handoffs,
+        transcript, undelivered CRM events, and every outbox row that names it (its own, and
+        those written to one of its email addresses, or to `emails`, without a contact id: the
+        local calendar's invitations); then write `contact.erased` for the CRM. The
+        conversation state in Redis, the calendar and the mail files are the caller's
+        (`pipeline.erasure`)."""
         number = checked_number(number)
         async with self._pool.acquire() as conn, conn.transaction():
             contact = await conn.fetchrow(SELECT_CONTACT_LEADS_FOR_UPDATE, channel, number)
-            if contact is None:
-                return False
-            await conn.execute(DELETE_CONTACT, channel, number)
-            await self._events.erased(conn, contact["id"], contact["lead_ids"])
-        return True
+            rows = await conn.fetch(SELECT_CONTACT_EMAILS, channel, number)
+            known = [row["email"] for row in rows]
+            addresses = sorted({e.strip().lower() for e in [*known, *emails] if e.strip()})
+            outbox = await conn.fetch(
+                DELETE_CONTACT_OUTBOX, contact["id"] if contact else None, addresses
+            )
+            if contact is not None:
+                await conn.execute(DELETE_CONTACT, channel, number)
+                await self._events.erased(conn, contact["id"], contact["lead_ids"])
+        return ErasedContact(
+            existed=contact is not None,
+            outbox=[(row["id"], row["dedup_key"]) for row in outbox],
+        )

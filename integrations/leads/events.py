@@ -189,7 +189,8 @@ def lead_events(
     """The events of one change, in order, with their type-specific fields: `lead.created` (a
     new lead) or `lead.updated` (a tracked field changed), then the call's event, then
     `lead.handed_off` when a handoff was recorded. A status change that a call or handoff event
-    explains (booked, handed_off) makes no `lead.updated` of its own."""
+    explains (booked, set back by a cancellation, handed_off) makes no `lead.updated` of its
+    own."""
     events: list[tuple[EventType, dict[str, object]]] = []
     # Another id: the lead `before` was closed (won or lost) meanwhile and this is a new one.
     new = before is None or before.id != after.id
@@ -202,8 +203,11 @@ def lead_events(
         old: dict[str, object] = dict(lead_data(before))
         now: dict[str, object] = dict(lead_data(after))
         changes = [name for name in TRACKED_FIELDS if old[name] != now[name]]
-        explained = (call == "call.booked" and after.status == "booked") or (
-            handoff is not None and after.status in ("booked", "handed_off")
+        explained = (
+            (call == "call.booked" and after.status == "booked")
+            # A cancelled call sets a booked lead's status back (`integrations.leads.sink`).
+            or (call == "call.cancelled" and before.status == "booked")
+            or (handoff is not None and after.status in ("booked", "handed_off"))
         )
         if explained and "status" in changes:
             changes.remove("status")

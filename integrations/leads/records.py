@@ -28,6 +28,7 @@ __all__ = [
     "LeadStatus",
     "Outcome",
     "TranscriptEntry",
+    "booking_from_row",
     "checked_number",
     "contact_from_row",
     "inbound_details",
@@ -218,17 +219,22 @@ def profile_from_row(row: asyncpg.Record) -> LeadProfile:
     )
 
 
+def booking_from_row(row: asyncpg.Record) -> Booking | None:
+    """The booking columns of a lead row as a `Booking` (None when nothing was booked)."""
+    if row["booking_event_id"] is None:
+        return None
+    return Booking(
+        id=row["booking_event_id"],
+        start=row["booking_start"],
+        end=row["booking_end"],
+        calendar=row["booking_calendar"],
+        link=row["booking_link"],
+        status=row["booking_status"] or "confirmed",
+    )
+
+
 def lead_from_row(row: asyncpg.Record) -> LeadRecord:
-    booking = None
-    if row["booking_event_id"] is not None:
-        booking = Booking(
-            id=row["booking_event_id"],
-            start=row["booking_start"],
-            end=row["booking_end"],
-            calendar=row["booking_calendar"],
-            link=row["booking_link"],
-            status=row["booking_status"] or "confirmed",
-        )
+    booking = booking_from_row(row)
     return LeadRecord(
         id=row["id"],
         contact_id=row["contact_id"],

@@ -13,6 +13,7 @@ __all__ = [
     "CONTACT_COLUMNS",
     "COUNT_LEADS",
     "DELETE_CONTACT",
+    "DELETE_CONTACT_OUTBOX",
     "ENTER_HUMAN_MODE",
     "INSERT_HANDOFF",
     "LEAD_COLUMNS",
@@ -23,17 +24,21 @@ __all__ = [
     "OPEN_STATUS_RANK",
     "RECORD_INBOUND",
     "RECORD_MESSAGE",
+    "RECORD_REPLY_PART",
     "RESOLVE_CONTACT_HANDOFFS",
     "RESOLVE_LEAD_HANDOFFS",
     "SELECT_CONTACT",
     "SELECT_CONTACT_FOR_UPDATE",
     "SELECT_CONTACT_LEADS_FOR_UPDATE",
+    "SELECT_CONTACT_EMAILS",
     "SELECT_CONTACT_MODE",
     "SELECT_HANDOFFS",
     "SELECT_HUMAN_NOTES",
     "SELECT_LEAD",
     "SELECT_LEAD_STATUS_FOR_UPDATE",
     "SELECT_OPEN_LEAD_FOR_UPDATE",
+    "SELECT_OPEN_LEAD_BOOKING",
+    "SELECT_SENT_PARTS",
     "SELECT_TRANSCRIPT",
     "SET_OPT_OUT",
     "SET_OUTCOME",
@@ -91,6 +96,16 @@ SELECT c.id,
        ARRAY(SELECT l.id FROM leads AS l WHERE l.contact_id = c.id ORDER BY l.id) AS lead_ids
 FROM contacts AS c WHERE c.channel = $1 AND c.number = $2
 FOR UPDATE OF c"""
+# Erasure: the contact's email addresses its leads hold ($1 channel, $2 number), then every outbox
+# row of the contact: its own ($3 contact id, NULL when it has none) and those written to one of
+# its addresses ($4) without a contact id (the local calendar's invitations).
+SELECT_CONTACT_EMAILS = """
+SELECT DISTINCT l.email FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
+WHERE c.channel = $1 AND c.number = $2 AND l.email IS NOT NULL"""
+DELETE_CONTACT_OUTBOX = """
+DELETE FROM outbox
+WHERE contact_id = $1 OR lower(payload ->> 'to') = ANY($2::text[])
+RETURNING id, dedup_key"""
 
 # Profile columns of a lead, in parameter order after ($1 contact_id, $2 status, $3 force_status).
 LEAD_PROFILE_COLUMNS: tuple[str, ...] = (
@@ -142,6 +157,14 @@ LEAD_COLUMNS = (
     + ", ".join(f"l.{c}" for c in LEAD_PROFILE_COLUMNS)
     + ", c.channel, c.number, c.profile_name AS contact_profile_name"
 )
+# The booking the contact's open lead holds ($1 channel, $2 number), locked for the update that
+# may change it (`sink.PostgresLeadSink.lead_updated`).
+SELECT_OPEN_LEAD_BOOKING = """
+SELECT l.id, l.booking_event_id, l.booking_calendar, l.booking_start, l.booking_end,
+       l.booking_link, l.booking_status
+FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id
+WHERE c.channel = $1 AND c.number = $2 AND l.status NOT IN ('won', 'lost')
+FOR UPDATE OF l"""
 SELECT_LEAD = f"""
 SELECT {LEAD_COLUMNS} FROM leads AS l JOIN contacts AS c ON c.id = l.contact_id WHERE l.id = $1"""
 # A lead before a write, for its events (`integrations.leads.events`): locked after the contact,
@@ -215,6 +238,20 @@ SELECT line.id, line.contact_id,
        (SELECT kind FROM latest WHERE direction = 'out' AND kind IN ('reminder', 'follow_up'))
            AS answered
 FROM line"""
+# One sent part of a burst's reply (`migrations/0005_reply_parts.sql`): the contact ($1-$4, as
+# UPSERT_CONTACT), then $5 text, $6 first provider id, $7 all its ids, $8 at, $9 burst, $10 part.
+# Either unique index (the provider id, or the burst and part) makes a repeat a no-op.
+RECORD_REPLY_PART = f"""
+WITH contact AS ({UPSERT_CONTACT})
+INSERT INTO transcript (
+    contact_id, channel, direction, author, kind, text, provider_message_id, message_ids, at,
+    burst_id, part
+)
+SELECT contact.id, $1, 'out', 'bot', 'text', $5, $6, $7, $8, $9, $10 FROM contact
+ON CONFLICT DO NOTHING
+RETURNING id"""
+SELECT_SENT_PARTS = """
+SELECT part, message_ids FROM transcript WHERE channel = $1 AND burst_id = $2 ORDER BY part"""
 # The contact's mode in one read: its flags, whether a person wrote in the current stretch, and
 # the reason of its newest unresolved handoff (`integrations.leads.mode.contact_mode` decides).
 # (`MODE_INPUTS` is also a column list of the console's inbox, over `contacts AS c`.)

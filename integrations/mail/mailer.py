@@ -16,9 +16,11 @@ the Message-ID, so a resent outbox row overwrites its own file instead of adding
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Collection
 from email.message import EmailMessage
 from email.utils import getaddresses
 from pathlib import Path
@@ -125,9 +127,7 @@ class FileMailer:
         self.directory = Path(directory)
 
     def path_for(self, message: EmailMessage) -> Path:
-        key = message.get("Message-ID") or message.as_string()
-        digest = hashlib.sha256(str(key).encode()).hexdigest()[:16]
-        return self.directory / f"{digest}.eml"
+        return self.path_for_id(str(message.get("Message-ID") or message.as_string()))
 
     async def send(self, message: EmailMessage) -> None:
         path = self.path_for(message)
@@ -138,6 +138,24 @@ class FileMailer:
         # Not the subject or the recipient: a quote request's subject falls back on the lead's
         # full phone number, and the To of an invitation is the lead's address.
         log.info("email written to %s", path)
+
+    def path_for_id(self, message_id: str) -> Path:
+        """Where the email with this Message-ID is written (as `path_for` names it)."""
+        digest = hashlib.sha256(message_id.encode()).hexdigest()[:16]
+        return self.directory / f"{digest}.eml"
+
+    async def erase(self, message_ids: Collection[str]) -> int:
+        """Delete the files of these emails (a data-deletion request); how many there were."""
+        return await asyncio.to_thread(self._unlink, [self.path_for_id(i) for i in message_ids])
+
+    @staticmethod
+    def _unlink(paths: list[Path]) -> int:
+        removed = 0
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        return removed
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

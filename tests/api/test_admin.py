@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from domain.contact import ContactMode
 from domain.texts import text as fixed_text
+from tests.graph.fakes import agent_json, tool_call
 from tests.utils.e2e import (
     ADMIN_TOKEN,
     CONTACT,
     E2E,
     StandIns,
+    llm_settings,
+    meta_payload,
+    meta_text,
     running,
     settings_for,
     wait_until,
@@ -296,6 +303,106 @@ async def test_deleting_a_contact_erases_rows_state_and_buffered_messages(
         assert (await e2e.admin("DELETE", f"/contacts/meta/{CONTACT}")).json() == {
             "deleted": False
         }
+
+
+NAME, COMPANY, EMAIL = "Zelda Quintanilla", "Quokka Labs", "zelda@quokka.example"
+
+
+def traces(data: bytes) -> list[str]:
+    """Which of the erased lead's number, name and email `data` holds (as text, in any case)."""
+    text = data.decode("utf-8", "replace").lower()
+    needles = (CONTACT.lstrip("+"), "zelda", "quintanilla", "quokka")
+    return [needle for needle in needles if needle in text]
+
+
+def file_traces(path: Path) -> list[str]:
+    """`traces` of a file, an email's parts and attachments decoded (base64, quoted-printable)."""
+    data = path.read_bytes()
+    found = traces(data)
+    if path.suffix == ".eml":
+        message = email.message_from_bytes(data, policy=email.policy.default)
+        for part in message.walk():
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                found += traces(payload)
+    return sorted(set(found))
+
+
+async def redis_traces(e2e: E2E) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key in await e2e.redis.keys("*"):
+        kind = (await e2e.redis.type(key)).decode()
+        if kind == "string":
+            values = [await e2e.redis.get(key)]
+        elif kind == "hash":
+            values = [v for pair in (await e2e.redis.hgetall(key)).items() for v in pair]
+        elif kind == "list":
+            values = await e2e.redis.lrange(key, 0, -1)
+        else:
+            values = [m for m, _ in await e2e.redis.zrange(key, 0, -1, withscores=True)]
+        if hit := traces(key + b" " + b" ".join(values)):
+            found[key.decode()] = hit
+    return found
+
+
+async def test_erasing_a_booked_lead_leaves_no_trace_in_any_table_file_or_key(
+    app_client: Any, make_settings: Any, stand_ins: StandIns, llm: Any
+) -> None:
+    """Issue #15 item 5: the booking (its slot freed), the invitation email queued without a
+    contact id, the `.eml` files, the conversation state: nothing names the lead afterwards."""
+    settings = settings_for(make_settings, stand_ins, **llm_settings(llm))
+    facts: dict[str, Any] = {"name": "Zelda", "company": COMPANY, "email": EMAIL}
+    llm.push(json=agent_json(
+        "Thanks Zelda, shall we book a call?", need="a CRM for our 20 sellers",
+        budget="5k USD", budget_amount=5000, budget_currency="USD", authority="I decide",
+        authority_decides=True, timeline="next month", **facts,
+    ))
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("These times are free: 1, 2 or 3?", **facts))
+    llm.push(tool_calls=[tool_call("book_slot", option=1)])
+    llm.push(json=agent_json("Booked!", **facts))
+    said = [
+        f"Hi, I'm Zelda, CEO of {COMPANY}: a CRM for our 20 sellers, 5k USD, I decide, "
+        f"next month. Mail me at {EMAIL}",
+        "yes, let's book",
+        "the first one",
+    ]
+    async with running(app_client, settings, stand_ins) as e2e:
+        for count, text in enumerate(said, start=1):
+            response = await e2e.post_meta(meta_payload(meta_text(text), name=NAME))
+            assert response.status_code == 200
+            await e2e.wait_meta_replies(count)
+        await hand_over(e2e, OTHERS[0])  # someone else, who stays
+        await wait_until(
+            lambda: e2e.fetchval("SELECT count(*) = 3 FROM outbox WHERE status = 'sent'"),
+            what="the quote requests and the invitation",
+        )
+        booked = await e2e.fetchval("SELECT count(*) FROM calendar_bookings")
+        tables = [r["table_name"] for r in await e2e.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )]
+        files = sorted(Path(settings.DATA_DIR).rglob("*.*"))
+        assert booked == 1 and len([f for f in files if f.suffix == ".eml"]) == 3
+        assert all(table in tables for table in ("calendar_bookings", "outbox", "transcript"))
+
+        response = await e2e.admin("DELETE", f"/contacts/meta/{CONTACT}")
+        assert response.json() == {"deleted": True}
+
+        left = {}
+        for table in tables:
+            rows = await e2e.fetch(f'SELECT t::text AS row FROM "{table}" AS t')
+            hits = sorted({n for r in rows for n in traces(r["row"].encode())})
+            if hits:
+                left[table] = hits
+        assert left == {}
+        assert {str(f): file_traces(f) for f in Path(settings.DATA_DIR).rglob("*") if f.is_file()
+                and file_traces(f)} == {}
+        assert await redis_traces(e2e) == {}
+        assert await e2e.fetchval("SELECT count(*) FROM calendar_bookings") == 0  # slot free
+        # The other lead's rows, email file and conversation stay.
+        assert await e2e.fetchval("SELECT count(*) FROM contacts") == 1
+        assert len(list(Path(settings.DATA_DIR).rglob("*.eml"))) == 1
+        assert await e2e.pipeline.engine.state(f"meta:{OTHERS[0]}")
 
 
 @pytest.mark.parametrize("channel", ["meta"])

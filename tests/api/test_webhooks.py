@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from domain.reply import OutgoingReply
 from domain.texts import text as fixed_text
 from integrations.whatsapp.types import InboundMessage
 from pipeline.wiring import build_pipeline
@@ -475,6 +476,66 @@ async def test_redis_unreachable_during_a_webhook_is_503(
             assert await e2e.buffered() == 1
 
 
+class CutRedisAfterFirstSend:
+    """The app's channels, but Redis goes away right after the provider accepted the first part
+    (issue #15 item 3): before the worker can mark the part sent or hand the burst back."""
+
+    def __init__(self, channels: Any, proxy: TcpProxy) -> None:
+        self.channels = channels
+        self.proxy = proxy
+        self.cut = False
+
+    def parts(self, channel: str, reply: OutgoingReply) -> list[OutgoingReply]:
+        return list(self.channels.parts(channel, reply))
+
+    async def typing(self, channel: str, message_id: str) -> None:
+        await self.channels.typing(channel, message_id)
+
+    async def send_text(self, channel: str, to: str, text: str) -> list[str]:
+        return list(await self.channels.send_text(channel, to, text))
+
+    async def send(
+        self, channel: str, to: str, message: OutgoingReply, *, language: str | None
+    ) -> list[str]:
+        ids = list(await self.channels.send(channel, to, message, language=language))
+        if not self.cut:
+            self.cut = True
+            await self.proxy.cut()
+        return ids
+
+
+async def test_redis_cut_right_after_the_provider_accepts_a_part_gives_one_reply(
+    app_client: Any, make_settings: Any, stand_ins: StandIns, redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    if not redis_url.startswith("redis://"):
+        pytest.skip("the proxy needs a TCP Redis; the embedded one listens on a socket")
+    parts = urlsplit(redis_url)
+    caplog.set_level("ERROR", logger="pipeline.processor")
+    async with TcpProxy(parts.hostname or "127.0.0.1", parts.port or 6379) as proxy:
+        settings = settings_for(
+            make_settings, stand_ins, REDIS_URL=proxied_url(redis_url, proxy.port)
+        )
+        async with running(app_client, settings, stand_ins) as e2e:
+            processor = e2e.pipeline.processor
+            processor.sender = CutRedisAfterFirstSend(processor.sender, proxy)
+            await e2e.meta("Hi, I'm Ana")
+            await wait_until(
+                lambda: "could not be handed back" in caplog.text, what="the failed burst"
+            )
+            assert len(e2e.meta_replies()) == 1
+            await proxy.restore()
+            # Time passes: the lease the worker could not release expires, the burst is due.
+            await e2e.redis.pexpire(f"wa:c:{{{THREAD}}}:lease", 1)
+            await e2e.redis.zadd("wa:due", {THREAD: 0})
+            e2e.pipeline.workers.wake()
+            await e2e.wait_idle()
+            replies = e2e.meta_replies()
+            outbound = [t for d, _, t in await e2e.transcript() if d == "out"]
+    assert len(replies) == 1  # the retry found the part in Postgres and did not send it again
+    assert outbound == replies
+
+
 # --- Commands ----------------------------------------------------------------------------------
 
 
@@ -595,10 +656,11 @@ async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(
         resources = e2e.app.state.resources
         async with build_pipeline(resources) as first, build_pipeline(resources) as second:
             first.buffer.lease_ms = second.buffer.lease_ms = 500
+            first.workers.shutdown_grace = 0
             first.workers.start()
             await e2e.meta("Hi, I'm Ana")
             await wait_until(lambda: llm.chat_requests, what="the first model call")
-            await first.workers.stop()  # the process dies mid-burst; its lease expires
+            await first.workers.stop()  # stopped mid-burst with no grace: the burst goes back
             second.workers.start()
             replies = await e2e.wait_meta_replies(1)
             await e2e.wait_idle()  # every burst acked: no second reply can follow

@@ -31,7 +31,12 @@ class FakeCalendar:
         self.windows: list[DayWindow | None] = []
 
     async def free_slots(
-        self, *, after: datetime, limit: int = 3, within: DayWindow | None = None
+        self,
+        *,
+        after: datetime,
+        limit: int = 3,
+        within: DayWindow | None = None,
+        moving: Booking | None = None,
     ) -> list[Slot]:
         self.free_calls.append(after)
         self.windows.append(within)
@@ -67,6 +72,10 @@ class FakeCalendar:
 
     async def reschedule(self, booking_id: str, slot: Slot) -> Booking:
         raise NotImplementedError
+
+    async def erase_attendee(self, phone: str) -> set[str]:
+        self.bookings = {k: b for k, b in self.bookings.items() if phone not in k}
+        return set()
 
 
 class RecordingSink:

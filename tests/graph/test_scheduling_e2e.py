@@ -288,12 +288,13 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     assert state["changing_booking"] is True
     assert moved_from.start not in [s.start for s in new_offer]
 
-    # The first new slot goes to someone else before the lead answers: fresh options.
-    await setup.take(new_offer[0])
-    llm.push(tool_calls=[tool_call("reschedule_booking", option=1)])
+    # The third new slot goes to someone else before the lead answers: fresh options. (The
+    # first two may sit right next to the lead's own call: free for a move, not for others.)
+    await setup.take(new_offer[2])
+    llm.push(tool_calls=[tool_call("reschedule_booking", option=3)])
     llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
     llm.push(json=agent_json("Sorry, that one just went. Which now: 1, 2 or 3?"))
-    result = await engine.run_turn(CONTACT, say("the first", "s6"), mode=mode)
+    result = await engine.run_turn(CONTACT, say("the third", "s6"), mode=mode)
     refused = llm.chat_requests[-1]["messages"][-3]
     assert refused["role"] == "tool" and refused["content"].startswith("Not moved")
     assert "just taken" in refused["content"]
@@ -301,7 +302,7 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     assert state["booking"] == moved_from  # never a false confirmation
     assert state["changing_booking"] is True
     fresh: list[Slot] = state["offered_slots"]
-    assert new_offer[0].start not in [s.start for s in fresh]
+    assert new_offer[2].start not in [s.start for s in fresh]
     assert result.reply is not None and LEAD_ZONE in result.reply
 
     # Pick, confirm, moved: same event, new time, in the state and with the sink.
@@ -329,6 +330,32 @@ async def test_books_then_moves_the_call_in_the_booked_handoff(
     calls = len(llm.chat_requests)
     result = await engine.run_turn(CONTACT, say("Great, thanks!", "s9"), mode=mode)
     assert result.reply is None and len(llm.chat_requests) == calls
+
+
+async def test_moving_a_call_offers_the_slots_next_to_it(
+    setup: Setup, llm: Any, make_settings: Any
+) -> None:
+    """Issue #15 item 9: the booked call's own time is free while it is being moved, so the
+    slots its buffer blocked (just before and after it) are offered; the booked time is not."""
+    engine = engine_for(
+        llm, make_settings, calendar=setup.calendar, sink=RecordingSink(), checkpointer=saver()
+    )
+    await qualify(engine, llm)
+    offered = await offer(engine, llm, "Sure, when?", "n1")
+    llm.push(tool_calls=[tool_call("book_slot", option=2)])
+    llm.push(json=agent_json("Booked!"))
+    await engine.run_turn(CONTACT, say("the second one, yes", "n2"))
+    booking = (await engine.state(THREAD))["booking"]
+    assert booking.start == offered[1].start
+
+    llm.push(tool_calls=[tool_call("find_free_slots", after=None)])
+    llm.push(json=agent_json("Sure, which one: 1, 2 or 3?"))
+    await engine.run_turn(CONTACT, say("Can we move it?", "n3"), mode=ContactMode.CALL_BOOKED)
+    moving: list[Slot] = (await engine.state(THREAD))["offered_slots"]
+    # 08:00 and 09:00 (New York) sit within the 15-minute buffer of the 08:30 call.
+    assert [s.start for s in moving] == [offered[0].start, offered[2].start, moving[2].start]
+    assert moving[2].start == offered[2].start + timedelta(minutes=30)
+    assert booking.start not in [s.start for s in moving]
 
 
 async def test_slot_taken_between_offer_and_confirmation_gives_fresh_options(
@@ -425,9 +452,12 @@ async def test_cancel_in_the_booked_handoff_updates_the_lead_row(
     (lead,) = await store.leads.list_leads()
     assert lead.booking is not None
     assert (lead.booking.id, lead.booking.status) == (booking_id, "cancelled")
+    assert lead.status == "qualified"  # issue #15: no longer `booked`
     async with pool.acquire() as conn:
         status = await conn.fetchval("SELECT status FROM calendar_bookings")
+        emails = await conn.fetch("SELECT kind FROM outbox WHERE kind LIKE 'manager%' ORDER BY id")
     assert status == "cancelled"
+    assert [e["kind"] for e in emails] == ["manager_email", "manager_booking_change"]
     # Nothing left to change: silent, as after any handoff.
     result = await turn(engine, store, "Can we move it?", "c3")
     assert result.reply is None

@@ -172,6 +172,27 @@ class FakeStore:
         self.outbound.append(text)
         return True
 
+    parts: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+
+    async def record_reply_part(
+        self,
+        channel: str,
+        number: str,
+        text: str,
+        *,
+        burst: str,
+        part: int,
+        message_ids: Sequence[str],
+    ) -> bool:
+        if (burst, part) in self.parts:
+            return False
+        self.parts[(burst, part)] = list(message_ids)
+        self.outbound.append(text)
+        return True
+
+    async def sent_parts(self, channel: str, burst: str) -> dict[int, list[str]]:
+        return {part: ids for (key, part), ids in self.parts.items() if key == burst}
+
     stretch_over: str | None = None
     """The notes of a human stretch that went idle and is not released yet."""
 

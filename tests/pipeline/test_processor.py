@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,9 +15,13 @@ from tests.pipeline.fakes import FakeEngine, FakeSender, FakeStore, message
 
 
 def _setup(
-    redis: aioredis.Redis, *, lease_ms: int = 60_000, **kwargs: object
+    redis: aioredis.Redis,
+    *,
+    lease_ms: int = 60_000,
+    clock: Callable[[], float] = time.time,
+    **kwargs: object,
 ) -> tuple[BurstBuffer, FakeEngine, FakeSender, FakeStore, BurstProcessor]:
-    buffer = BurstBuffer(redis, quiet_ms=0, max_wait_ms=0, lease_ms=lease_ms)
+    buffer = BurstBuffer(redis, quiet_ms=0, max_wait_ms=0, lease_ms=lease_ms, clock=clock)
     engine, sender, store = FakeEngine(), FakeSender(), FakeStore()
     processor = BurstProcessor(buffer=buffer, engine=engine, sender=sender, store=store, **kwargs)  # type: ignore[arg-type]
     return buffer, engine, sender, store, processor
@@ -138,21 +144,38 @@ async def test_a_crash_before_the_reply_re_runs_from_the_first_checkpoint(
     assert sender.texts == ["got: hello"]
 
 
-async def test_a_failure_apologizes_once_and_retries_later(redis: aioredis.Redis) -> None:
-    buffer, engine, sender, _, processor = _setup(redis)
-    engine.fail = 2
+async def test_a_failure_fixed_by_a_retry_gets_no_apology(redis: aioredis.Redis) -> None:
+    # Issue #15 item 4: a short Postgres cut gave every lead "Sorry, we couldn't process your
+    # request" and, five seconds later, the real reply.
+    now = [1_000_000.0]
+    buffer, engine, sender, _, processor = _setup(redis, clock=lambda: now[0])
+    engine.fail = 1
     await buffer.add(message("hola, necesito una cotización"))
     await processor.process(await _claim(buffer))
-    assert sender.texts == [
-        "Lo sentimos, no pudimos procesar tu solicitud. Por favor, inténtalo más tarde."
-    ]
-    # Retried with backoff (2 s, then 4 s): make it due now instead of waiting.
-    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    assert sender.texts == []
+    now[0] += 2  # the retry, 2 s later, goes through
     await processor.process(await _claim(buffer))
-    assert len(sender.texts) == 1  # still failing: no second apology
-    await redis.zadd("wa:due", {"meta:+34600111222": 0})
+    assert sender.texts == ["got: hola, necesito una cotización"]
+
+
+async def test_a_burst_failing_for_apology_after_apologizes_once_then_answers(
+    redis: aioredis.Redis,
+) -> None:
+    now = [1_000_000.0]
+    buffer, engine, sender, _, processor = _setup(redis, clock=lambda: now[0], apology_after=30)
+    engine.fail = 4
+    await buffer.add(message("hola, necesito una cotización"))
+    for after in (0, 2, 4):  # the first failure and retries at 2 s and 6 s (backoff 2 s, 4 s)
+        now[0] += after
+        await processor.process(await _claim(buffer))
+    assert sender.texts == []  # failing for 6 s: not yet
+    now[0] += 24  # failing for 30 s now
     await processor.process(await _claim(buffer))
-    assert sender.texts[-1] == "got: hola, necesito una cotización"
+    apology = "Lo sentimos, no pudimos procesar tu solicitud. Por favor, inténtalo más tarde."
+    assert sender.texts == [apology]
+    now[0] += 16
+    await processor.process(await _claim(buffer))
+    assert sender.texts == [apology, "got: hola, necesito una cotización"]  # no second apology
     assert await buffer.claim() is None
 
 
@@ -174,6 +197,7 @@ async def test_an_undeliverable_reply_is_not_retried_forever(redis: aioredis.Red
 async def test_no_apology_to_a_contact_known_to_be_silenced(redis: aioredis.Redis) -> None:
     buffer, engine, sender, store, processor = _setup(redis)
     store.human, store.fail_record = True, 1  # recording fails; the store still knows the mode
+    processor.apology_after = 0  # an apology would be due at once
     await buffer.add(message("hello?"))
     await processor.process(await _claim(buffer))
     assert sender.texts == []
@@ -232,7 +256,7 @@ async def test_an_idle_human_stretch_is_released_in_the_graph_before_the_store(
 
 
 async def test_no_apology_once_part_of_the_reply_went_out(redis: aioredis.Redis) -> None:
-    buffer, engine, sender, _, processor = _setup(redis)
+    buffer, engine, sender, _, processor = _setup(redis, apology_after=0)
     sender.limit = 10
     original = sender.send_text
 
@@ -259,7 +283,7 @@ async def test_backoff_is_capped_after_many_attempts(redis: aioredis.Redis) -> N
 
 
 async def test_a_send_failure_keeps_the_burst(redis: aioredis.Redis) -> None:
-    buffer, engine, sender, _, processor = _setup(redis)
+    buffer, engine, sender, _, processor = _setup(redis, apology_after=0)
     sender.fail = 2  # the reply and the apology both fail
     await buffer.add(message("hello"))
     await processor.process(await _claim(buffer))

@@ -72,3 +72,66 @@ async def test_redis_down_is_logged_once_per_interval_with_a_count(
     finally:
         await pool.stop()
         await dead.aclose()
+
+
+# --- Shutdown (issue #15, item 2) --------------------------------------------------------------
+
+LEASE = "wa:c:{meta:+34600111222}:lease"
+
+
+def _pool(
+    redis: aioredis.Redis, clock: list[float], *, grace: float
+) -> tuple[BurstBuffer, FakeEngine, FakeSender, WorkerPool]:
+    buffer = BurstBuffer(
+        redis, quiet_ms=0, max_wait_ms=0, lease_ms=30_000, clock=lambda: clock[0]
+    )
+    engine, sender = FakeEngine(gate=asyncio.Event()), FakeSender()
+    processor = BurstProcessor(buffer=buffer, engine=engine, sender=sender, store=FakeStore())
+    pool = WorkerPool(buffer, processor, concurrency=2, poll_max=0.01, shutdown_grace=grace)
+    return buffer, engine, sender, pool
+
+
+async def test_stop_stops_claiming_and_lets_a_burst_in_progress_finish(
+    redis: aioredis.Redis,
+) -> None:
+    clock = [1_000_000.0]
+    buffer, engine, sender, pool = _pool(redis, clock, grace=30.0)
+    pool.start()
+    await buffer.add(message("hola"))
+    pool.wake()
+    await engine.started.wait()
+    stopping = asyncio.create_task(pool.stop())
+    await wait_until(lambda: pool.stopping, what="the pool to stop claiming")
+    await buffer.add(message("hi", contact="+34600000009"))  # not taken by this process now
+    pool.wake()
+    assert engine.gate is not None
+    engine.gate.set()  # the model answers within the grace
+    await stopping
+    assert sender.texts == ["got: hola"]
+    assert await redis.exists(LEASE) == 0
+    claimed = await buffer.claim()  # the other contact waits for the next process
+    assert isinstance(claimed, Burst) and claimed.thread_id == "meta:+34600000009"
+
+
+async def test_stop_hands_back_a_burst_that_outlives_the_grace_at_once(
+    redis: aioredis.Redis,
+) -> None:
+    clock = [1_000_000.0]
+    buffer, engine, sender, pool = _pool(redis, clock, grace=0.05)
+    pool.start()
+    await buffer.add(message("hola"))
+    pool.wake()
+    await engine.started.wait()
+    assert 0 < await redis.pttl(LEASE) <= 30_000  # the lease of the setting
+    await pool.stop()  # the model never answers within the grace
+    assert sender.texts == []
+    assert await redis.pttl(LEASE) == -2  # released, not left to expire
+    # The next process (the same clock: no time passes) takes the burst at once and answers.
+    nxt_buffer, nxt_engine, nxt_sender, _ = _pool(redis, clock, grace=0.05)
+    nxt_engine.gate = None
+    claimed = await nxt_buffer.claim()
+    assert isinstance(claimed, Burst) and claimed.attempts == 2
+    await BurstProcessor(
+        buffer=nxt_buffer, engine=nxt_engine, sender=nxt_sender, store=FakeStore()
+    ).process(claimed)
+    assert nxt_sender.texts == ["got: hola"]

@@ -3,16 +3,20 @@
 The real `google-api-python-client` and `google-auth` talk to it over HTTP on 127.0.0.1 (run it
 with `ThreadedServer`), so the tests exercise the same request building, auth flow and error
 parsing as production. It speaks only what `integrations/calendar/google.py` uses: freeBusy.query,
-events insert/get/patch/delete (with Google's 409 on a duplicate id and 410 on a deleted event),
+events insert/list/get/patch/update/delete (with Google's 409 on a duplicate id and 410 on a
+deleted event; list filters by `privateExtendedProperty` and hides deleted events unless
+`showDeleted`),
 and the JWT-bearer token grant of service accounts (the assertion's signature is checked against
-the key of `service_account_file`). Switches inject failures (`fail`, `fail_after_insert`) and
-busy time (`add_busy`); every calendar request is recorded in `requests`.
+the key of `service_account_file`). Switches inject failures (`fail`, `fail_after_insert`), late
+free/busy answers (`slow_freebusy`) and busy time (`add_busy`); every calendar request is
+recorded in `requests`.
 
 State is shared between the server thread and the test, hence the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -59,6 +63,7 @@ class _State:
     busy: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
     failures: list[_Failure] = field(default_factory=list)
     fail_after_insert: int = 0
+    freebusy_delay: float = 0.0
     requests: list[RecordedRequest] = field(default_factory=list)
     token_claims: list[dict[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
@@ -94,9 +99,10 @@ class FakeGoogleCalendar:
             Route(_TOKEN_PATH, self._token, methods=["POST"]),
             Route(f"{prefix}/freeBusy", self._freebusy, methods=["POST"]),
             Route(f"{prefix}/calendars/{{calendar_id}}/events", self._insert, methods=["POST"]),
+            Route(f"{prefix}/calendars/{{calendar_id}}/events", self._list, methods=["GET"]),
             Route(
                 f"{prefix}/calendars/{{calendar_id}}/events/{{event_id}}", self._event,
-                methods=["GET", "PATCH", "DELETE"],
+                methods=["GET", "PATCH", "PUT", "DELETE"],
             ),
         ])
 
@@ -122,6 +128,12 @@ class FakeGoogleCalendar:
         """Store the next `times` inserted events but answer 503, as if the response was lost."""
         with self._lock:
             self._state.fail_after_insert = times
+
+    def slow_freebusy(self, seconds: float) -> None:
+        """Answer free/busy queries `seconds` late, as read when they arrived: two bookings
+        racing between their free/busy check and their insert both see the slot free."""
+        with self._lock:
+            self._state.freebusy_delay = seconds
 
     def add_busy(self, calendar_id: str, start: datetime, end: datetime) -> None:
         """Mark time busy in a calendar (someone else's meeting)."""
@@ -210,6 +222,9 @@ class FakeGoogleCalendar:
                 calendars[cid] = {
                     "busy": [{"start": _rfc3339(s), "end": _rfc3339(e)} for s, e in busy]
                 }
+            delay = self._state.freebusy_delay
+        if delay:
+            await asyncio.sleep(delay)
         return JSONResponse({
             "kind": "calendar#freeBusy", "timeMin": body["timeMin"], "timeMax": body["timeMax"],
             "calendars": calendars,
@@ -245,8 +260,31 @@ class FakeGoogleCalendar:
                 return _error(503, "backendError", "Backend Error")
         return JSONResponse(event)
 
+    async def _list(self, request: Request) -> Response:
+        _, failed = await self._enter(request, "list")
+        if failed is not None:
+            return failed
+        calendar_id = request.path_params["calendar_id"]
+        name, _, value = request.query_params.get("privateExtendedProperty", "").partition("=")
+        deleted = request.query_params.get("showDeleted") == "true"
+
+        def matches(event: dict[str, Any]) -> bool:
+            private = event.get("extendedProperties", {}).get("private", {})
+            return (deleted or event.get("status") != "cancelled") and (
+                not name or private.get(name) == value
+            )
+
+        with self._lock:
+            items = [
+                dict(event) for (cid, _), event in self._state.events.items()
+                if cid == calendar_id and matches(event)
+            ]
+        return JSONResponse({"kind": "calendar#events", "items": items})
+
     async def _event(self, request: Request) -> Response:
-        operation = {"GET": "get", "PATCH": "patch", "DELETE": "delete"}[request.method]
+        operation = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[
+            request.method
+        ]
         body, failed = await self._enter(request, operation)
         if failed is not None:
             return failed
@@ -263,7 +301,16 @@ class FakeGoogleCalendar:
                 event["status"] = "cancelled"
                 event["sequence"] += 1
                 return Response(status_code=204)
-            event.update({k: v for k, v in body.items() if k != "id"})
+            if request.method == "PUT":  # a full update: what the body lacks goes
+                kept: dict[str, Any] = {
+                    k: event[k] for k in ("id", "htmlLink", "sequence") if k in event
+                }
+                event.clear()
+                event.update(kept)
+                event.update({k: v for k, v in body.items() if k != "id"})
+                event.setdefault("status", "confirmed")
+            else:
+                event.update({k: v for k, v in body.items() if k != "id"})
             event["sequence"] += 1
             return JSONResponse(event)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, time, timedelta
@@ -9,10 +10,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 
+from core.connections import open_pool
 from domain.booking import Attendee, Booking, DayWindow, Slot
 from integrations.calendar.base import CalendarError, CalendarUnavailable, SlotTaken
 from integrations.calendar.google import (
@@ -25,6 +28,7 @@ from integrations.calendar.google import (
     load_credentials,
     to_calendar_error,
 )
+from integrations.calendar.lock import BookingLock
 from integrations.calendar.slots import SlotRules
 from tests.utils.fake_google_calendar import FakeGoogleCalendar
 from tests.utils.lead_hours import outside_lead_hours
@@ -264,6 +268,56 @@ async def test_lost_insert_response_is_retried_into_one_event(
     assert booking.start == slot.start
     assert len(google.events(CALENDAR_ID)) == 1
     assert len(google.requests_of("POST", "/events")) == 2  # the second got 409 "duplicate"
+
+
+async def test_two_processes_booking_one_slot_give_one_booking(
+    make_calendar: Callable[..., GoogleCalendar], google: FakeGoogleCalendar,
+    pool: asyncpg.Pool, database_url: str, db_settings: dict[str, str],
+) -> None:
+    """Issue #15 item 9: free/busy then insert is not atomic in Google. Two processes (each its
+    own client and Postgres pool) book one slot for two leads at once, their free/busy checks
+    overlapping: the calendar's advisory lock lets exactly one through."""
+    other_pool = await open_pool(database_url, server_settings=db_settings)
+    try:
+        first = make_calendar(lock=BookingLock(pool, CALENDAR_ID))
+        second = make_calendar(lock=BookingLock(other_pool, CALENDAR_ID))
+        slot = (await first.free_slots(after=NOW))[0]
+        google.slow_freebusy(0.3)  # both checks read the calendar before either insert
+        results = await asyncio.gather(
+            book(first, slot, key="lead-a:1"), book(second, slot, key="lead-b:1"),
+            return_exceptions=True,
+        )
+    finally:
+        await other_pool.close()
+    assert sorted(type(r).__name__ for r in results) == ["Booking", "SlotTaken"]
+    assert [e["status"] for e in google.events(CALENDAR_ID)] == ["confirmed"]
+
+
+async def test_erasing_an_attendee_scrubs_and_deletes_every_event_of_theirs(
+    calendar: GoogleCalendar, google: FakeGoogleCalendar
+) -> None:
+    offered = await calendar.free_slots(after=NOW, limit=5)
+    luis = Attendee(name="Luis", email="luis@example.com", phone="+34699999999")
+    kept = await calendar.book(offered[4], attendee=luis, key="luis:1", title="Call with Luis",
+                               description="")
+    old = await book(calendar, offered[0], key="ana:old")
+    await calendar.cancel(old.id)  # Google keeps cancelled events, with their data
+    current = await book(calendar, offered[2], key="ana:now")
+    before = len(google.requests)
+
+    assert await calendar.erase_attendee(ANA.phone) == {"ana@example.com"}
+    events = {event["id"]: event for event in google.events(CALENDAR_ID)}
+    for erased in (old.id, current.id):
+        event = json.dumps(events[erased])
+        assert events[erased]["status"] == "cancelled"
+        for trace in ("Ana", "ana@example.com", ANA.phone, "Acme", "Qualified"):
+            assert trace not in event, trace
+    assert events[kept.id]["status"] == "confirmed"
+    assert events[kept.id]["attendees"][0]["email"] == "luis@example.com"
+    writes = [r for r in google.requests[before:] if r.method in ("PUT", "DELETE")]
+    assert len(writes) == 3  # two scrubbed, the one still standing deleted
+    assert {r.query["sendUpdates"] for r in writes} == {"none"}  # nobody is notified
+    assert offered[2] in await calendar.free_slots(after=NOW, limit=5)  # the slot is free
 
 
 async def test_slot_taken_between_offer_and_booking(

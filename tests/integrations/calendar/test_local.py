@@ -254,3 +254,19 @@ async def test_database_errors_are_mapped(pool: asyncpg.Pool) -> None:
         await calendar.free_slots(after=NOW)  # table missing: migrations not applied
     assert not isinstance(caught.value, CalendarUnavailable)
     assert isinstance(caught.value.__cause__, asyncpg.UndefinedTableError)
+
+
+async def test_erasing_an_attendee_deletes_their_bookings_and_frees_the_slot(
+    calendar: LocalCalendar, pool: asyncpg.Pool
+) -> None:
+    offered = await calendar.free_slots(after=NOW, limit=5)
+    cancelled = await book(calendar, offered[0], "ana:old")
+    await calendar.cancel(cancelled.id)
+    await book(calendar, offered[2], "ana:now")
+    await book(calendar, offered[4], "luis", who=LUIS)
+    assert await calendar.erase_attendee(ANA.phone) == {"ana@example.com"}
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT attendee_phone FROM calendar_bookings")
+    assert [r["attendee_phone"] for r in rows] == [LUIS.phone]
+    assert offered[2] in await calendar.free_slots(after=NOW, limit=5)
+    assert await calendar.erase_attendee(ANA.phone) == set()

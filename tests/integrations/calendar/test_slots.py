@@ -82,6 +82,19 @@ def test_buffer_keeps_slots_away_from_busy_time_on_both_sides() -> None:
                              madrid(2025, 3, 27, 14, 0)]
 
 
+def test_a_call_being_moved_frees_its_neighbours_but_is_not_offered() -> None:
+    call = Slot(start=madrid(2025, 3, 27, 10, 30), end=madrid(2025, 3, 27, 11, 0))
+    other = (madrid(2025, 3, 27, 12, 30), madrid(2025, 3, 27, 13, 0))
+    busy = [(call.start, call.end), other]
+    assert starts(free_slots(rules(), busy=busy, after=NOW, now=NOW, limit=3)) == [
+        madrid(2025, 3, 27, 11, 30), madrid(2025, 3, 27, 13, 30), madrid(2025, 3, 27, 14, 0),
+    ]
+    moving = free_slots(rules(), busy=busy, after=NOW, now=NOW, limit=3, moving=call)
+    assert starts(moving) == [
+        madrid(2025, 3, 27, 10, 0), madrid(2025, 3, 27, 11, 0), madrid(2025, 3, 27, 11, 30),
+    ]
+
+
 def test_without_buffer_touching_busy_time_is_free() -> None:
     busy = [(madrid(2025, 3, 27, 10, 0), madrid(2025, 3, 27, 10, 30))]
     found = free_slots(rules(buffer=timedelta(0)), busy=busy, after=NOW, now=NOW, limit=1)

@@ -115,7 +115,7 @@ async def test_erasure_drops_pending_events_and_writes_contact_erased_without_pe
     await crm_store.sink.lead_updated(lead_update(number=other))
     lead_ids = [lead.id for lead in await crm_store.leads.list_leads() if lead.number == NUMBER]
 
-    assert await crm_store.contacts.delete_contact("meta", NUMBER) is True
+    assert (await crm_store.contacts.delete_contact("meta", NUMBER)).existed is True
     got = await events(db)
     assert [(e["type"], e["lead"] and e["lead"]["number"]) for e in got] == [
         ("lead.created", other), ("contact.erased", None),
@@ -127,7 +127,7 @@ async def test_erasure_drops_pending_events_and_writes_contact_erased_without_pe
             "SELECT count(*) FROM outbox WHERE payload::text LIKE '%' || $1 || '%'", NUMBER[1:]
         )
     assert leftovers == 0
-    assert await crm_store.contacts.delete_contact("meta", NUMBER) is False
+    assert (await crm_store.contacts.delete_contact("meta", NUMBER)).existed is False
     assert len(await events(db)) == 2  # a second erase of nothing sends nothing
 
 

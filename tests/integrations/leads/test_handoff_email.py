@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
@@ -24,8 +24,10 @@ from tests.integrations.leads.conftest import (
     NUMBER,
     Clock,
     RecordingHandler,
+    booking,
     count,
     handoff_event,
+    lead_update,
     make_worker,
     parts,
     profile,
@@ -310,3 +312,50 @@ async def test_run_forever_delivers_and_stops(
     async with asyncio.timeout(20):
         await task
     assert len(smtp_server[0].received) == 1
+
+
+# --- A booked call moved or cancelled (issue #15, item 9) ----------------------------------------
+
+
+async def test_a_moved_then_cancelled_call_emails_the_manager_and_unbooks_the_lead(
+    store: LeadStore,
+    worker: OutboxWorker,
+    smtp_server: tuple[RecordingHandler, int],
+) -> None:
+    handler, _ = smtp_server
+    booked = replace(lead_update("scheduling"), booking=booking())
+    await store.sink.lead_updated(booked)
+    await store.sink.handed_off(handoff_event("booked"))
+    assert await worker.run_once() == 1  # the quote request of the booking
+    assert (await store.leads.list_leads())[0].status == "booked"
+
+    first = booking()
+    later = timedelta(hours=2)
+    moved_to = replace(first, start=first.start + later, end=first.end + later)
+    moved = replace(booked, stage="handoff", booking=moved_to)
+    await store.sink.lead_updated(moved)
+    await store.sink.lead_updated(moved)  # a re-run of the same turn
+    assert await worker.run_once() == 1
+    lead = (await store.leads.list_leads())[0]
+    assert lead.status == "booked" and lead.booking == moved_to
+
+    cancelled = replace(moved, booking=replace(moved_to, status="cancelled"))
+    await store.sink.lead_updated(cancelled)
+    await store.sink.lead_updated(cancelled)
+    assert await worker.run_once() == 1
+    assert await worker.run_once() == 0
+    lead = (await store.leads.list_leads())[0]
+    assert lead.status == "qualified"  # set back: nothing is booked now
+    assert lead.booking is not None and lead.booking.status == "cancelled"
+
+    subjects = [r.message["Subject"] for r in handler.received]
+    assert subjects == [
+        "Quote request: Ana Pérez (Acme SL)",
+        "Call moved: Ana Pérez (Acme SL)",
+        "Call cancelled: Ana Pérez (Acme SL)",
+    ]
+    moved_text = handler.received[1].message.get_content()
+    assert "Was: 2030-03-05 09:00 - 09:30" in moved_text
+    assert "Now: 2030-03-05 11:00 - 11:30" in moved_text
+    assert "https://wa.me/34600111222" in moved_text
+    assert "cancelled their call of 2030-03-05 11:00" in handler.received[2].message.get_content()

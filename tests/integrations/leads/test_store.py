@@ -21,6 +21,7 @@ from integrations.leads import (
     human_mode_active,
     parse_thread_id,
 )
+from integrations.outbox import LEAD_EMAIL_KIND, enqueue
 from integrations.whatsapp.types import InboundMessage, MediaRef
 from tests.integrations.leads.conftest import (
     NUMBER,
@@ -102,6 +103,28 @@ async def test_a_booking_makes_the_lead_booked(store: LeadStore) -> None:
     lead = (await store.leads.list_leads())[0]
     assert lead.status == "booked"
     assert lead.booking == booking()
+
+
+async def test_each_sent_part_of_a_reply_is_stored_once_per_burst_and_part(
+    store: LeadStore, db: asyncpg.Pool
+) -> None:
+    contacts = store.contacts
+    assert await contacts.sent_parts("meta", "wamid.in1") == {}
+    assert await contacts.record_reply_part(
+        "meta", NUMBER, "Part one", burst="wamid.in1", part=0, message_ids=["wamid.out1"]
+    )
+    # A retry that lost Redis's mark records the same part again: a no-op.
+    assert not await contacts.record_reply_part(
+        "meta", NUMBER, "Part one", burst="wamid.in1", part=0, message_ids=["wamid.out1"]
+    )
+    await contacts.record_reply_part(
+        "meta", NUMBER, "Part two", burst="wamid.in1", part=1, message_ids=["wamid.out2"]
+    )
+    assert await contacts.sent_parts("meta", "wamid.in1") == {
+        0: ["wamid.out1"], 1: ["wamid.out2"],
+    }
+    assert await contacts.sent_parts("twilio", "wamid.in1") == {}  # per channel
+    assert await count(db, "transcript") == 2
 
 
 async def test_get_lead_with_transcript_and_handoffs(store: LeadStore, clock: Clock) -> None:
@@ -331,10 +354,17 @@ async def test_delete_contact_erases_its_rows_everywhere(
         await store.contacts.record_inbound(inbound(f"wamid.{number}", number=number))
         await store.contacts.record_outbound("meta", number, "hola", message_ids=[f"out.{number}"])
         await store.sink.handed_off(handoff_event(number=number))
+    # An invitation to the lead's address, queued without a contact id (the local calendar's).
+    async with db.acquire() as conn:
+        await enqueue(
+            conn, kind=LEAD_EMAIL_KIND, dedup_key="invitation:1",
+            payload={"to": "Ana@Acme.example", "subject": "Call", "text": "", "attachments": []},
+        )
     tables = ("contacts", "leads", "handoffs", "transcript", "outbox")
-    assert [await count(db, t) for t in tables] == [2, 2, 2, 4, 2]
+    assert [await count(db, t) for t in tables] == [2, 2, 2, 4, 3]
 
-    assert await store.contacts.delete_contact("meta", NUMBER) is True
+    erased = await store.contacts.delete_contact("meta", NUMBER)
+    assert erased.existed is True and len(erased.outbox) == 2  # the handoff's and the invitation
     assert [await count(db, t) for t in tables] == [1, 1, 1, 2, 1]
     async with db.acquire() as conn:
         leftovers = await conn.fetchval(
@@ -342,7 +372,7 @@ async def test_delete_contact_erases_its_rows_everywhere(
         )
     assert leftovers == 0
     assert await store.contacts.get_contact("meta", NUMBER) is None
-    assert await store.contacts.delete_contact("meta", NUMBER) is False
+    assert (await store.contacts.delete_contact("meta", NUMBER)).existed is False
 
 
 async def test_malformed_numbers_are_refused(store: LeadStore) -> None:
