@@ -324,7 +324,8 @@ async def test_make_user_creates_or_resets_a_user_with_a_one_time_password(
 
     async with running(app_client, console_settings(make_settings, stand_ins), stand_ins) as e2e:
         # asyncpg takes unknown URL parameters as server settings: this test's schema.
-        monkeypatch.setenv("DATABASE_URL", f"{database_url}?search_path={db_schema}")
+        joint = "&" if "?" in database_url else "?"  # the embedded server's URL has a query
+        monkeypatch.setenv("DATABASE_URL", f"{database_url}{joint}search_path={db_schema}")
         monkeypatch.setenv("DATA_DIR", os.fspath(e2e.settings.DATA_DIR))
         get_settings.cache_clear()
         try:
