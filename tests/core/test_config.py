@@ -69,6 +69,13 @@ def test_defaults_match_the_design() -> None:
     assert settings.HISTORY_KEEP == 6
     assert settings.HUMAN_IDLE_HOURS == 24
     assert settings.BUFFER_QUIET_MS == 1500 and settings.BUFFER_MAX_WAIT_MS == 6000
+    # the defaults the issues set: a short lease renewed while a turn runs, a deploy's grace
+    assert settings.BURST_LEASE_SECONDS == 30 and settings.SHUTDOWN_GRACE_SECONDS == 20
+    assert settings.APOLOGY_AFTER_SECONDS == 30
+    assert settings.MAX_BODY_BYTES == 1024 * 1024 and settings.BUFFER_MAX_MESSAGES == 50
+    assert settings.REPLY_MAX_CHARS == 700 and settings.LEAD_HOURS == "08:00-20:00"
+    assert settings.FOLLOWUP_AFTER_HOURS == 4 and settings.FOLLOWUP_MAX == 2
+    assert settings.MEDIA_VIDEO_FRAMES == 3 and settings.MEDIA_VIDEO_MAX_SECONDS == 180
 
 
 def test_integrations_report_booleans_and_per_agent_models() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis.asyncio as aioredis
 
+from domain.language import load_detector
 from domain.texts import text as fixed_text
 from pipeline.buffer import Burst, BurstBuffer
 from pipeline.processor import BurstProcessor
@@ -103,6 +104,44 @@ async def test_a_message_while_the_reply_is_sent_forms_the_next_burst(
     sender.send_text = original  # type: ignore[method-assign]
     await processor.process(await _claim(buffer))
     assert sender.texts == ["got: first", "got: second"]
+
+
+async def test_a_turn_longer_than_the_lease_keeps_it_and_replies_once(
+    redis: aioredis.Redis,
+) -> None:
+    load_detector()  # as the server does at start-up: loading it blocks the loop for seconds
+    buffer, engine, sender, _, processor = _setup(redis, lease_ms=600)
+    engine.gate = asyncio.Event()  # a slow model: the turn outlasts the lease several times
+    await buffer.add(message("do you integrate with SAP?"))
+    task = asyncio.create_task(processor.process(await _claim(buffer)))
+    await engine.started.wait()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # another worker keeps trying to take the burst
+        assert not isinstance(await buffer.claim(), Burst), "the renewed lease was taken"
+        await asyncio.sleep(0.05)
+    engine.gate.set()
+    await task
+    assert sender.texts == ["got: do you integrate with SAP?"]
+    assert len(engine.runs) == 1 and await buffer.claim() is None
+
+
+async def test_a_failure_redis_cannot_hand_back_says_when_it_is_really_retried(
+    redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer, engine, _, _, processor = _setup(redis, lease_ms=30_000)
+    engine.fail = 1
+
+    async def redis_gone(burst: Burst, *, retry_in_seconds: float) -> bool:
+        raise ConnectionError("Redis is unreachable")
+
+    await buffer.add(message("hello"))
+    burst = await _claim(buffer)
+    buffer.release = redis_gone  # type: ignore[method-assign]
+    await processor.process(burst)
+    failed = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert "retried when its lease expires (within 30 s)" in failed[0]
+    assert "retrying in" not in failed[0]
 
 
 async def test_a_worker_cancelled_mid_burst_loses_nothing_and_replies_once(

@@ -234,3 +234,24 @@ async def test_a_cancelled_call_gets_no_reminder(
         clock.at(due)
         await parts.outbox.run_once()
     assert texts_to(meta, NUMBER) == []
+
+
+
+async def test_a_reminder_due_in_the_leads_quiet_hours_waits_for_their_morning(
+    lead: Lead, parts: Scheduled, meta: MetaStandIn, clock: Clock, llm: Any, pool: asyncpg.Pool
+) -> None:
+    booking = await book_by_tap(lead, llm, after="2030-01-10T07:00", row=1)
+    morning = datetime(2030, 1, 10, 13, 0, tzinfo=UTC)  # 08:00 in New York, the quiet hours end
+    assert booking.start == morning + timedelta(minutes=30)
+    clock.at(booking.start - timedelta(hours=24))
+    await parts.outbox.run_once()
+    when = format_slot(booking.slot, ZONE, "es")  # booked days ago: outside the window
+    assert texts_to(meta, NUMBER) == [f"template:call_reminder:{when}"]
+
+    clock.at(booking.start - timedelta(hours=1))  # 07:30 on the lead's clock: not now
+    await parts.outbox.run_once()
+    assert len(texts_to(meta, NUMBER)) == 1
+    assert await pending_reminders(pool) == [("1h", morning)]
+    clock.at(morning)
+    await parts.outbox.run_once()
+    assert texts_to(meta, NUMBER)[1:] == [f"template:call_reminder:{when}"]

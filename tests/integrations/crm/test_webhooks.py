@@ -3,9 +3,10 @@ receiver on its own, and delivered after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -15,11 +16,12 @@ from prometheus_client import REGISTRY
 
 from integrations.crm import CrmDelivery, WebhookClient, destination_name, verify
 from integrations.crm.signature import signature_header
-from integrations.outbox import CLAIM_DUE
 from tests.integrations.crm.conftest import crm_store, crm_worker, drain, pending
 from tests.integrations.leads.conftest import NUMBER, Clock, lead_update, profile
 from tests.utils.crm_receiver import SECRET, CrmReceiver
 from tests.utils.lead_journey import JOURNEY_EVENTS, first_message_to_won
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -103,23 +105,29 @@ async def test_a_receiver_failing_three_times_gets_each_event_once_more_per_fail
 
 
 async def test_a_process_killed_between_the_change_and_the_delivery_delivers_after_restart(
-    db: asyncpg.Pool, clock: Clock, receiver: CrmReceiver, tmp_path: Path,
+    db: asyncpg.Pool, receiver: CrmReceiver, tmp_path: Path, database_url: str, db_schema: str,
 ) -> None:
     url = receiver.endpoint("/hooks")
-    async with httpx.AsyncClient() as http:
-        store = crm_store(db, clock, webhooks(http, url))
-        await store.sink.lead_updated(lead_update())  # committed: lead and event together
-        # A worker claims the row, then the process dies before sending (its lease runs out).
-        async with db.acquire() as conn:
-            assert len(await conn.fetch(CLAIM_DUE, 10, 0.0, datetime.now(UTC), [])) == 1
+    args = {"database_url": database_url, "schema": db_schema, "url": url}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.utils.crm_change_process", json.dumps(args),
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), 60)
+    assert line.decode().split() == ["committed", "1"]  # the change and its event, claimed
+    child.kill()  # SIGKILL: nothing of the process survives but what it committed
+    await child.wait()
     assert receiver.deliveries() == []
 
-    # After the restart: new clients, a new worker, the same database.
+    # After the restart: new clients, a new worker, the same database; the dead claim runs out.
+    await asyncio.sleep(1.0)
     async with httpx.AsyncClient() as http:
         crm = webhooks(http, url)
         await drain(crm_worker(db, crm, tmp_path), db)
     assert [d.event["type"] for d in receiver.deliveries()] == ["lead.created"]
     assert receiver.deliveries()[0].headers["x-webhook-attempt"] == "2"
+    assert receiver.deliveries()[0].signature_ok
 
 
 async def test_erasure_sends_contact_erased_and_nothing_after_it(
