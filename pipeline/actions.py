@@ -35,9 +35,10 @@ async def reply_as_business(
     names who wrote it); the bot stays silent while a person talks. Returns the message ids.
 
     Raises `ContactNotFound` for an unknown contact, `ChannelError` when WhatsApp refuses."""
-    if await pipeline.store.contacts.get_contact(channel, number) is None:
+    contact = await pipeline.store.contacts.get_contact(channel, number)
+    if contact is None:
         raise ContactNotFound(f"no {channel} contact with that number")
-    ids = await pipeline.channels.send_text(channel, number, text)
+    ids = await pipeline.channels.send_text(channel, contact.address or number, text)
     await pipeline.store.contacts.record_outbound(
         channel, number, text, author="human", message_ids=ids, details={"sent_by": sent_by}
     )

@@ -170,11 +170,12 @@ class ScheduledMessages:
         """Free-form inside the window (the provider's refusal for the window still falls back
         on the template, in `Channels.send`), the template outside it; recorded either way."""
         channel, number, language = subject.channel, subject.number, subject.language
+        to = subject.address or number  # the provider's own form of it (a Mexican mobile's)
         inside = subject.last_inbound_at is not None and now - subject.last_inbound_at < WINDOW
         try:
             if inside:
                 ids = await self.channels.send(
-                    channel, number, OutgoingReply(text=words), language=language,
+                    channel, to, OutgoingReply(text=words), language=language,
                     purpose=purpose, when=when,
                 )
                 said = words
@@ -182,7 +183,7 @@ class ScheduledMessages:
                 template = self.channels.template(purpose, language, channel, when=when)
                 if template is None:
                     raise WindowClosed(f"no {purpose} template is configured for {channel}")
-                ids = await self.channels.send_template(channel, number, template)
+                ids = await self.channels.send_template(channel, to, template)
                 said = f"[{template.ref}: {' | '.join(template.variables)}]"
         except WindowClosed:
             log.warning(

@@ -114,7 +114,7 @@ class ContactStore:
                 message.profile_name, None, "in", "lead", message.kind, message.text,
                 json.dumps([asdict(m) for m in message.media]),
                 json.dumps(inbound_details(message)), message.message_id or None, [],
-                message.timestamp, self._follow_up_seconds,
+                message.timestamp, self._follow_up_seconds, message.address,
             )
         if row is not None and row["answered"]:
             SCHEDULED.labels(kind=row["answered"], outcome="answered", reason="").inc()

@@ -56,6 +56,9 @@ class ContactRecord:
     id: int
     channel: str
     number: str
+    address: str | None
+    """Where messages the service writes first go when the provider writes the number otherwise
+    (a Mexican mobile's `+521...` form, as its latest message had it); None: `number`."""
     profile_name: str | None
     language: str | None
     opted_out: bool

@@ -84,7 +84,7 @@ WHERE (outbox.payload->>'since')::timestamptz <= (EXCLUDED.payload->>'since')::t
 stored; none when `$14` is NULL (follow-ups off). A message older than the armed one (a late
 webhook) leaves it as it is."""
 SELECT_SUBJECT = """
-SELECT c.channel, c.number, c.language AS contact_language, c.last_inbound_at,
+SELECT c.channel, c.number, c.address, c.language AS contact_language, c.last_inbound_at,
        l.status, l.name, l.language, l.timezone,
        l.booking_event_id, l.booking_calendar, l.booking_start, l.booking_end, l.booking_link,
        l.booking_status
@@ -167,6 +167,8 @@ class JobSubject:
 
     channel: str
     number: str
+    address: str | None
+    """Where to send when the provider writes the number otherwise (`contacts.address`)."""
     language: str | None
     """The lead's language (else the contact's)."""
     last_inbound_at: datetime | None
@@ -199,7 +201,7 @@ class ScheduleStore:
                 status=row["booking_status"] or "confirmed",
             )
         return JobSubject(
-            channel=row["channel"], number=row["number"],
+            channel=row["channel"], number=row["number"], address=row["address"],
             language=row["language"] or row["contact_language"],
             last_inbound_at=row["last_inbound_at"], status=row["status"], name=row["name"],
             timezone=row["timezone"], booking=booking,

@@ -64,7 +64,7 @@ ON CONFLICT (channel, number) DO UPDATE SET
     updated_at = now()
 RETURNING id, human_since, human_last_activity"""
 CONTACT_COLUMNS = """
-id, channel, number, profile_name, language, opted_out, opted_out_at, human_since,
+id, channel, number, address, profile_name, language, opted_out, opted_out_at, human_since,
 human_last_activity, last_inbound_at, created_at"""
 SELECT_CONTACT = f"SELECT {CONTACT_COLUMNS} FROM contacts WHERE channel = $1 AND number = $2"
 SELECT_CONTACT_FOR_UPDATE = SELECT_CONTACT + " FOR UPDATE"
@@ -214,16 +214,18 @@ RETURNING id, contact_id"""
 RECORD_MESSAGE = f"WITH contact AS ({UPSERT_CONTACT}){_INSERT_LINE}"
 # A lead's message, as RECORD_MESSAGE, in the same statement: the contact's `last_inbound_at`
 # (the 24-hour window runs from it; `$13`, the message's time), the contact's follow-up moved on
-# (`schedule.ARM_FOLLOW_UP`, `$14` seconds later; NULL: none), and `answered`: the kind of the
-# scheduled message (reminder, follow-up) this one is the first answer to, if any.
+# (`schedule.ARM_FOLLOW_UP`, `$14` seconds later; NULL: none), the provider's form of the number
+# (`$15`, `contacts.address`), and `answered`: the kind of the scheduled message (reminder,
+# follow-up) this one is the first answer to, if any.
 RECORD_INBOUND = f"""
 WITH contact AS (
-    INSERT INTO contacts (channel, number, profile_name, language, last_inbound_at)
-    VALUES ($1, $2, $3, $4, $13)
+    INSERT INTO contacts (channel, number, profile_name, language, last_inbound_at, address)
+    VALUES ($1, $2, $3, $4, $13, $15)
     ON CONFLICT (channel, number) DO UPDATE SET
         profile_name = COALESCE(EXCLUDED.profile_name, contacts.profile_name),
         language = COALESCE(EXCLUDED.language, contacts.language),
         last_inbound_at = GREATEST(contacts.last_inbound_at, EXCLUDED.last_inbound_at),
+        address = EXCLUDED.address,
         updated_at = now()
     RETURNING id
 ),

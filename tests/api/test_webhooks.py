@@ -385,6 +385,18 @@ async def test_whatsapp_number_forms_are_answered_and_stored_under_one_canonical
         numbers = await e2e.fetch("SELECT DISTINCT number FROM contacts")
         assert [r["number"] for r in numbers] == [canonical]
 
+        # What the team writes first (here a reply through the admin API; reminders and
+        # follow-ups alike) goes to the form the provider wrote, not the canonical number.
+        for channel in ("meta", "twilio"):
+            sent = await e2e.admin(
+                "POST", f"/contacts/{channel}/{canonical}/reply", json={"text": "Hola Ana"}
+            )
+            assert sent.status_code == 200, sent.text
+        meta_to = [r.json["to"] for r in e2e.stand_ins.meta.requests if r.json.get("type")]
+        twilio_to = [r.form["To"] for r in e2e.stand_ins.twilio.requests if "Body" in r.form]
+        assert meta_to[-1] == whatsapp_form.lstrip("+")
+        assert twilio_to[-1] == f"whatsapp:{whatsapp_form}"
+
 
 # --- Replies -----------------------------------------------------------------------------------
 

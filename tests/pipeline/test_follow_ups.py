@@ -124,6 +124,26 @@ async def test_a_silent_lead_gets_followup_max_follow_ups_then_none(
     assert count("answered") == answered + 1
 
 
+async def test_a_follow_up_goes_to_the_number_as_the_provider_wrote_it(
+    parts: Scheduled, meta: MetaStandIn, clock: Clock
+) -> None:
+    # Meta writes a Mexican mobile as 52 1 + ten digits and delivers only to that form; the
+    # contact is stored under the canonical number.
+    canonical, wa_id = "+525512345678", "+5215512345678"
+    await parts.store.contacts.record_inbound(InboundMessage(
+        channel="meta", contact=canonical, address=wa_id, message_id=f"wamid.F{next(ids)}",
+        timestamp=clock(), kind="text", text="We need a CRM", profile_name="Ana",
+    ))
+    await parts.store.sink.lead_updated(LeadUpdate(
+        thread_id=f"meta:{canonical}", channel="meta", contact=canonical, profile_name="Ana",
+        stage="qualification", summary="",
+        profile=LeadProfile(name="Ana", language="en", need=Need(words="a CRM")),
+    ))
+    await run_at(parts, clock, clock() + timedelta(hours=6))  # 09:00 in Mexico City
+    assert texts_to(meta, wa_id) == [NUDGE]
+    assert texts_to(meta, canonical) == []
+
+
 async def test_no_follow_up_to_a_lead_who_answered(
     parts: Scheduled, meta: MetaStandIn, clock: Clock
 ) -> None:
