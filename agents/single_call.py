@@ -19,6 +19,7 @@ from agents.inputs import AgentInput
 from agents.model_call import LLM_ERRORS, structured_call
 from agents.output import AgentReply
 from agents.prompts import context_block, prompt_messages
+from domain.language import number_language
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -39,7 +40,7 @@ def qualification_fallback(agent: str, view: AgentInput, *, llm_calls: int) -> D
         view.profile,
         asked=view.asked,
         messages=[(message.id, message.text) for message in view.burst],
-        language=view.language,
+        language=view.language or number_language(view.contact.contact),
         first_turn=view.first_turn,
         profile_name=view.contact.profile_name,
         business=view.business,

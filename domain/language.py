@@ -24,6 +24,10 @@ guess on "ok" or a name. lingua's high-accuracy models are needed for short mess
 low-accuracy mode, 17 MB, is right on 262 (92%) and calls "I want a human"
 Portuguese); they take about 200 MB and 3 s to load, once per process;
 `load_detector` lets a server do that at start-up instead of in its first turn.
+
+When neither the text nor the conversation says (a very first message `/humano`, which Spanish
+and Portuguese share), `number_language` reads the number: the language files list the countries
+where most people write in them (`language.countries`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 
+import phonenumbers
 from lingua import IsoCode639_1, LanguageDetector, LanguageDetectorBuilder
 
 from domain.texts import LANGUAGES, catalogue
@@ -49,6 +54,7 @@ __all__ = [
     "command_word",
     "detect_language",
     "load_detector",
+    "number_language",
     "plain",
 ]
 
@@ -172,3 +178,29 @@ def detect_language(text: str) -> str | None:
     if not ranked or (len(ranked) > 1 and ranked[0][1] - ranked[1][1] < MIN_MARGIN):
         return None
     return ranked[0][0]
+
+
+@functools.cache
+def _country_languages() -> dict[str, str]:
+    """`language.countries` of the language files: each country one language alone lists."""
+    languages: defaultdict[str, set[str]] = defaultdict(set)
+    for language in LANGUAGES:
+        listed = catalogue()[language].get("language.countries", [])
+        assert isinstance(listed, list), "language.countries must be a list"
+        for country in listed:
+            languages[country.upper()].add(language)
+    return {country: next(iter(langs)) for country, langs in languages.items() if len(langs) == 1}
+
+
+def number_language(number: str | None) -> str | None:
+    """The language most people write in the country of `number` (E.164), or None when no
+    language file lists its country (or the number is not one): a hint for when the text and
+    the conversation do not say."""
+    try:
+        parsed = phonenumbers.parse(number or "")
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed) or (
+        phonenumbers.region_code_for_country_code(parsed.country_code or 0)  # a number not issued
+    )
+    return _country_languages().get(region)

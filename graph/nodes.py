@@ -30,9 +30,9 @@ from agents.scheduling.tools import lead_zone
 from agents.single_call import SingleCallAgent
 from domain.booking import Booking, confirmed
 from domain.events import HandoffRecord, Stage
-from domain.language import detect_language
+from domain.language import detect_language, number_language
 from domain.lead import LeadProfile
-from domain.texts import LANGUAGES, text
+from domain.texts import DEFAULT_LANGUAGE, LANGUAGES, text
 from graph.context import TurnContext
 from graph.guards import REPLY_GUARDS, claims_booking, claims_change, shorten
 from graph.lead_events import handoff_event, lead_update
@@ -215,7 +215,10 @@ def hand_over(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[s
     language = commit.get("language") or state.get("language")
     if language not in LANGUAGES:
         said = burst_texts(state)
-        language = request_language(said) or detect_language(" ".join(said)) or language or "en"
+        language = (
+            request_language(said) or detect_language(" ".join(said)) or language
+            or number_language(runtime.context.contact.contact) or DEFAULT_LANGUAGE
+        )
     message = text(f"handoff.{reason}", language)
     draft_reply = state.get("reply")
     reply = f"{draft_reply}\n\n{message}" if reason == "booked" and draft_reply else message

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal, cast
 
 from domain.language import command_word, detect_language
+from domain.texts import DEFAULT_LANGUAGE
 
 __all__ = ["Command", "command_language", "parse_command"]
 
@@ -25,8 +26,9 @@ def parse_command(text: str | None) -> Command | None:
     return cast("Command", word.command) if word is not None else None
 
 
-def command_language(text: str, default: str = "en") -> str:
+def command_language(text: str, default: str | None = None) -> str:
     """The lead's language from what they wrote (`domain.language.detect_language`, which also
-    knows the command words only one language has, such as `baja`), else `default`: the language
-    of the pipeline's own texts (commands, the apology)."""
-    return detect_language(text) or default
+    knows the command words only one language has, such as `baja`), else `default` (the
+    number's language, `domain.language.number_language`), else English: the language of the
+    pipeline's own texts (commands, the apology)."""
+    return detect_language(text) or default or DEFAULT_LANGUAGE

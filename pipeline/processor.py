@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.logs import line_fields, mask_phone
 from core.tracing import in_span
 from domain.contact import ContactInfo, ContactMode
+from domain.language import number_language
 from domain.reply import Options, OutgoingReply
 from domain.texts import text
 from graph.engine import BaseCheckpointGone, TurnResult
@@ -314,7 +315,7 @@ class BurstProcessor:
         thread = burst.thread_id
         commands = [parse_command(m.text) for m in burst.messages if m.kind == "text"]
         language = state.get("language") or command_language(
-            " ".join(m.text or "" for m in burst.messages)
+            " ".join(m.text or "" for m in burst.messages), number_language(contact.contact)
         )
         store = self.store
         mode = await store.mode(contact.channel, contact.contact) if store else ContactMode.BOT
@@ -507,7 +508,9 @@ class BurstProcessor:
         try:
             if not await self.buffer.set_state(burst, "apologized", "1", only_if_absent=True):
                 return
-            language = command_language(" ".join(m.text or "" for m in burst.messages))
+            language = command_language(
+                " ".join(m.text or "" for m in burst.messages), number_language(first.contact)
+            )
             apology = text("errors.apology", language)
             await self.sender.send_text(first.channel, _recipient(burst), apology)
         except Exception:  # noqa: BLE001 - the provider may be what failed

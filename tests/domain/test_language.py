@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from domain.language import command_word, detect_language, plain
-from domain.texts import LANGUAGES
+from domain.language import command_word, detect_language, number_language, plain
+from domain.texts import LANGUAGES, catalogue
 
 CORPUS = Path(__file__).parent.parent / "data" / "person_requests.yaml"
 
@@ -83,3 +83,21 @@ def test_command_words() -> None:
 def test_plain() -> None:
     assert plain("  ¿Cómo  ESTÁS?\n") == "¿como estas?"
     assert plain("Straße Über") == "strasse uber"
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("+34600111222", "es"), ("+525512345678", "es"), ("+5511987654321", "pt"),
+     ("+351912345678", "pt"), ("+33612345678", "fr"), ("+4915112345678", "de"),
+     ("+393471234567", "it"), ("+447700900123", "en"), ("+14155550100", "en"),
+     ("+18095551234", "es"),
+     ("+81312345678", None), ("not a number", None), (None, None)],
+)
+def test_number_language_reads_the_country(number: str | None, expected: str | None) -> None:
+    assert number_language(number) == expected
+
+
+def test_every_listed_country_has_one_language() -> None:
+    listed = Counter(c for lang in LANGUAGES for c in catalogue()[lang]["language.countries"])
+    assert [country for country, n in listed.items() if n > 1] == []
+    assert all(len(country) == 2 and country.isupper() for country in listed)

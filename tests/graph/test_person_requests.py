@@ -62,10 +62,27 @@ def test_the_corpus_covers_every_language() -> None:
 
 def handoff_language(language: str, message: str) -> str:
     """The language the lead reads the handoff in. A command that several languages share
-    (`/humano`) as the very first message says nothing about the language: English then."""
+    (`/humano`) as the very first message says nothing about the language: the number's then
+    (a Spanish one here)."""
     word = command_word(message)
     shared = word is not None and len(word.languages) > 1
-    return DEFAULT_LANGUAGE if shared else language
+    return "es" if shared else language
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [("+34600000001", "es"), ("+5511987654321", "pt"), ("+14155550100", "en"),
+     ("+81312345678", DEFAULT_LANGUAGE)],
+    ids=["spain", "brazil", "us", "japan"],
+)
+async def test_a_shared_command_as_the_first_message_is_answered_in_the_numbers_language(
+    llm: Any, make_settings: Any, number: str, expected: str
+) -> None:
+    engine = make_engine(llm, make_settings, checkpointer=saver())
+    contact = ContactInfo(channel="meta", contact=number, profile_name=None)
+    result = await engine.run_turn(contact, [HumanMessage("/humano", id="m1")])
+    assert result.handoff is not None and llm.chat_requests == []
+    assert result.reply == text("handoff.requested", expected)
 
 
 @pytest.mark.parametrize(("language", "message"), cases("positive"))

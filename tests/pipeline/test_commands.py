@@ -46,3 +46,9 @@ def test_every_human_command_hands_off_in_the_graph_too(language: str) -> None:
 )
 def test_command_language(text: str, expected: str) -> None:
     assert command_language(text) == expected
+
+
+def test_command_language_falls_back_on_the_numbers_then_english() -> None:
+    assert command_language("/humano", "pt") == "pt"  # Spanish and Portuguese share it
+    assert command_language("baja", "pt") == "es"  # the text says: it wins
+    assert command_language("ok", None) == "en"
