@@ -392,10 +392,10 @@ async def test_whatsapp_number_forms_are_answered_and_stored_under_one_canonical
                 "POST", f"/contacts/{channel}/{canonical}/reply", json={"text": "Hola Ana"}
             )
             assert sent.status_code == 200, sent.text
-        meta_to = [r.json["to"] for r in e2e.stand_ins.meta.requests if r.json.get("type")]
-        twilio_to = [r.form["To"] for r in e2e.stand_ins.twilio.requests if "Body" in r.form]
-        assert meta_to[-1] == whatsapp_form.lstrip("+")
-        assert twilio_to[-1] == f"whatsapp:{whatsapp_form}"
+        meta_last = [r.json["to"] for r in e2e.stand_ins.meta.requests if r.json.get("type")][-1]
+        twilio_last = [r.form["To"] for r in e2e.stand_ins.twilio.requests if "Body" in r.form][-1]
+        assert meta_last == whatsapp_form.lstrip("+")
+        assert twilio_last == f"whatsapp:{whatsapp_form}"
 
 
 # --- Replies -----------------------------------------------------------------------------------
