@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 
-from console import auth, funnel, inbox, people
+from console import auth, crm, funnel, inbox, people
 from console.deps import CsrfRefused, Forbidden, PasswordChangeRequired, SignInRequired
 from console.pages import render
 from console.security import ConsoleHeaders
@@ -78,5 +78,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CsrfRefused, csrf_refused)
     app.add_exception_handler(PasswordChangeRequired, password_change_required)
     app.add_api_route("/console/static/{name}", static_file, include_in_schema=False)
-    for module in (auth, inbox, funnel, people):
+    for module in (auth, inbox, funnel, crm, people):
         app.include_router(module.router)

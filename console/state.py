@@ -24,6 +24,7 @@ from integrations.leads.inbox import InboxQueries
 from integrations.media import MediaDownloader
 
 if TYPE_CHECKING:
+    import asyncpg
     from pydantic import SecretStr
 
     from core.config import Settings
@@ -49,6 +50,8 @@ class Console:
 
     settings: Settings
     pipeline: Pipeline
+    pool: asyncpg.Pool
+    """The app's Postgres pool (the CRM page's delivery figures, `integrations.crm.status`)."""
     users: UserStore
     inbox: InboxQueries
     funnel: FunnelQueries
@@ -79,6 +82,7 @@ async def open_console(
         console = Console(
             settings=settings,
             pipeline=pipeline,
+            pool=resources.pool,
             users=UserStore(
                 resources.pool, clock=now,
                 session_lifetime=timedelta(hours=settings.SESSION_HOURS),

@@ -34,8 +34,8 @@ async def hand_over(e2e: E2E, contact: str = CONTACT, name: str = "Ana García")
 
 # --- Sessions ----------------------------------------------------------------------------------
 
-PAGES = ["/console", "/console/c/1", "/console/funnel", "/console/users", "/console/password",
-         "/console/c/1/erase"]
+PAGES = ["/console", "/console/c/1", "/console/funnel", "/console/crm", "/console/users",
+         "/console/password", "/console/c/1/erase"]
 FRAGMENTS = ["/console/conversations", "/console/events", "/console/c/1/live",
              "/console/funnel.csv", "/console/c/1/media/1/0"]
 POSTS = ["/console/logout", "/console/c/1/takeover", "/console/c/1/reply", "/console/c/1/release",
