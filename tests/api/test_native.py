@@ -17,6 +17,7 @@ from typing import Any
 
 from domain.texts import text as fixed_text
 from tests.graph.fakes import agent_json, tool_call
+from tests.utils.console import add_user, signed_in
 from tests.utils.e2e import (
     CONTACT,
     StandIns,
@@ -193,4 +194,11 @@ async def test_without_a_template_the_reply_is_recorded_undeliverable(
 
         (row,) = await wait_until(undeliverable, what="the undeliverable reply")
         await e2e.wait_idle()  # acked: not retried
+        # The manager sees it in the conversation, marked as not delivered.
+        email = "marta@sales.example"
+        manager = await signed_in(e2e.app, email, await add_user(e2e.app, email=email))
+        contact_id = await e2e.fetchval("SELECT id FROM contacts")
+        page = (await manager.get(f"/console/c/{contact_id}")).text
+        await manager.aclose()
     assert row["text"].startswith(fixed_text("greeting.hello", "en", name=" Ana"))
+    assert page.count("Not delivered: WhatsApp's 24-hour window had closed") == 1
