@@ -183,7 +183,6 @@ def _context(console: Console, detail: ConversationDetail) -> dict[str, Any]:
         "window": reply_window(
             detail.last_inbound_at, now=now, opted_out=detail.mode is ContactMode.OPTED_OUT
         ),
-        # A takeover without a handoff leaves the mode `waiting` until the person writes.
         "can_take_over": detail.mode in (ContactMode.BOT, ContactMode.RETURNING)
         or detail.handoff_waiting,
         "can_release": detail.contact.human_since is not None,

@@ -46,9 +46,14 @@ def contact_mode(
     if opted_out:
         return ContactMode.OPTED_OUT
     if human_mode_active(human_since, human_last_activity, now=now, idle=idle):
-        # Nobody of the team has acted since the stretch began (the handoff set both times, and a
-        # human message or a takeover moves the last one on, or wrote the message that began it).
-        untouched = human_last_activity in (None, human_since) and not human_wrote
+        # Nobody of the team has acted since a handoff began the stretch (the handoff set both
+        # times; a human message or a takeover moves the last one on, or wrote the message that
+        # began it). A stretch without an open handoff was begun by a person: a takeover.
+        untouched = (
+            open_handoff is not None
+            and human_last_activity in (None, human_since)
+            and not human_wrote
+        )
         if not untouched:
             return ContactMode.HUMAN
         return ContactMode.CALL_BOOKED if open_handoff == "booked" else ContactMode.WAITING

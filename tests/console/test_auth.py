@@ -379,11 +379,14 @@ async def test_the_inbox_filters_and_a_takeover_silences_the_bot(
             f"/console/c/{bot_contact}/takeover", data={"csrf": csrf_of(page.text)}
         )
         assert taken.headers["location"].endswith("done=taken")
-        await e2e.meta("¿Sigues ahí?", contact=other)
+        await e2e.post_meta(meta_payload(meta_text("¿Sigues ahí?", contact=other), name="Luis"))
         await e2e.wait_transcript("¿Sigues ahí?", contact=other)
         await e2e.wait_idle()
         assert len(e2e.meta_replies(other)) == 1  # the bot stayed silent
         assert await listed("mode=bot") == []
+        # The person who took it over has it: not a handoff waiting for someone.
+        assert await listed("mode=human") == ["Luis"]
+        assert await listed("mode=waiting") == ["Ana García"]
         await agent.aclose()
 
 

@@ -229,7 +229,8 @@ async def test_list_leads_filters_and_pages(store: LeadStore, db: asyncpg.Pool) 
     [
         ({}, ContactMode.BOT),
         ({"opted_out": True, "human_since": T0}, ContactMode.OPTED_OUT),
-        ({"human_since": T0, "human_last_activity": T0}, ContactMode.WAITING),
+        # A stretch without a handoff was begun by a person taking the conversation over.
+        ({"human_since": T0, "human_last_activity": T0}, ContactMode.HUMAN),
         ({"human_since": T0, "human_last_activity": T0, "open_handoff": "requested"},
          ContactMode.WAITING),
         ({"human_since": T0, "human_last_activity": T0, "open_handoff": "booked"},
