@@ -1,8 +1,9 @@
 """The one settings class of the service.
 
 Every environment variable of DESIGN.md is a typed field here, grouped by the system it configures;
-`.env.example` documents each one. Nothing else in the code base reads the environment: clients
-receive the values they need from these settings. `get_settings()` is cached; tests override it
+`.env.example` documents each one. Nothing else in the service reads the environment: clients
+receive the values they need from these settings (the tools under `bench/` and `evals/` read
+`REDIS_URL` and `DATABASE_URL` themselves). `get_settings()` is cached; tests override it
 with `get_settings.cache_clear()` plus their own environment, or pass a `Settings` directly.
 """
 
