@@ -42,6 +42,12 @@ class Draft(TypedDict):
     """Whether it resolved the lead's message(s); None from the fallback policy."""
     wants_human: bool
     """Whether the lead asked for a person."""
+    invented: str | None
+    """A fact the reply states that the lead never gave (its field, "name", "budget"...): the
+    graph does not send that reply (`graph.nodes.guarded_reply`)."""
+    stuck: bool
+    """The fallback policy cannot go on (questions skipped, slot offers exhausted): a person
+    takes over, as an unresolved handoff rather than a request the lead never made."""
     answered: bool | None
     """Whether the lead answered what the bot's last message asked (an evasive answer is not);
     None from the fallback policy."""
@@ -81,6 +87,8 @@ def make_draft(
     confidence: float | None = None,
     resolved: bool | None = None,
     wants_human: bool = False,
+    stuck: bool = False,
+    invented: str | None = None,
     answered: bool | None = None,
     disqualified_by: str | None = None,
     offered_slots: list[Slot] | None = None,
@@ -101,6 +109,8 @@ def make_draft(
         "confidence": confidence,
         "resolved": resolved,
         "wants_human": wants_human,
+        "stuck": stuck,
+        "invented": invented,
         "answered": answered,
         "disqualified_by": disqualified_by,
         "fallback": fallback,

@@ -44,6 +44,7 @@ __all__ = [
     "checked_disqualification",
     "evidence_id",
     "grounded",
+    "invented_fact",
     "merge_profile",
 ]
 
@@ -229,6 +230,25 @@ def merge_profile(
         else:
             _drop(key, "invalid")
     return current
+
+
+def invented_fact(reply: str, fields: BaseModel, *, messages: LeadMessages) -> str | None:
+    """The fact (its field) that `reply` states although the lead never gave it: the words of a
+    value the lead never wrote ("Hi Jennifer!"), or a budget amount their words do not hold
+    ("With 10k EUR you can start"). None when the reply states no such fact."""
+    said = normalized(reply)
+    for key, value in _item_values(fields).items():
+        if key == "timezone":
+            continue
+        words = value["words"] if isinstance(value, dict) else str(value)
+        if messages.find(words) is None:
+            if _occurs(normalized(words), said):
+                return key
+        elif key == "budget" and _consistent_budget(value) == "amount":
+            stated = parse_budget(reply)
+            if stated is not None and stated[0] == value["amount"]:
+                return key
+    return None
 
 
 def checked_disqualification(

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from agents.draft import Draft, make_draft
-from agents.extraction import LeadMessages, checked_disqualification, merge_profile
+from agents.extraction import (
+    LeadMessages,
+    checked_disqualification,
+    invented_fact,
+    merge_profile,
+)
 from agents.fallback.policy import FALLBACK_TURNS, next_item, qualify
 from agents.inputs import AgentInput
 from agents.model_call import LLM_ERRORS, structured_call
@@ -47,7 +52,7 @@ def qualification_fallback(agent: str, view: AgentInput, *, llm_calls: int) -> D
     )
     return make_draft(
         view, agent=agent, reply=step.reply, profile=step.profile, language=step.language,
-        resolved=step.resolved, wants_human=step.wants_human, fallback=True,
+        resolved=step.resolved, stuck=step.stuck, fallback=True,
         llm_calls=llm_calls, asked=step.asked, proposed_slot=view.proposed_slot,
     )
 
@@ -98,6 +103,7 @@ class SingleCallAgent:
             confidence=answer.confidence, resolved=answer.resolved,
             wants_human=answer.wants_human, answered=answer.answered,
             disqualified_by=disqualified_by, fallback=False, llm_calls=1, asked=next_item(merged),
+            invented=invented_fact(answer.reply, answer.lead, messages=said),
         )
 
     def _fallback(self, view: AgentInput, *, cause: FallbackCause, llm_calls: int) -> Draft:

@@ -23,6 +23,7 @@ __all__ = [
     "Need",
     "Qualification",
     "Timeline",
+    "first_name",
 ]
 
 # Deliberately simple: one @, a dot in the domain, no spaces; deliverability is the mail
@@ -118,6 +119,13 @@ class LeadProfile(BaseModel):
     @property
     def bant_complete(self) -> bool:
         return not self.missing_bant()
+
+
+def first_name(name: str | None) -> str | None:
+    """How the bot addresses the lead: the first word of their name ("Priya" of the WhatsApp
+    profile name "Priya Raman"), as one would in a chat."""
+    words = (name or "").split()
+    return words[0] if words else None
 
 
 Fit = Literal["qualified", "nurture", "disqualified"]

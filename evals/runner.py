@@ -39,9 +39,10 @@ __all__ = ["NOW", "Outcome", "run_scenario"]
 NOW = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
 """A Monday morning: every scenario's clock (a minute later at every look)."""
 
+# Valid mobile numbers of each language's country (a lead's zone and hours come from it).
 _PREFIXES = {
-    "en": "+1415555", "es": "+346110", "pt": "+5511980", "fr": "+336120", "de": "+491510",
-    "it": "+393120",
+    "en": "+1415555", "es": "+3461100", "pt": "+551198000", "fr": "+3361200", "de": "+491511234",
+    "it": "+39333123",
 }
 _numbers = itertools.count(1000)
 

@@ -7,6 +7,9 @@ of text. Pure; `graph.nodes.apply_rules` applies them and counts each in `REPLY_
   neutral text asking for a time). The claims are phrases in the past or perfect ("is booked",
   "quedó agendada", "foi marcada"), not words ("book", "confirm"), so a question about booking
   stays untouched.
+- A reply that states a fact the lead never gave (a name they did not write, a budget amount
+  their words do not hold: `agents.extraction.invented_fact`) is not sent either: the lead is
+  asked for that fact instead (`graph.nodes.without_invented`).
 - A reply longer than `REPLY_MAX_CHARS` is cut at the last sentence end before the limit (or at
   a word, with an ellipsis) before it is split into WhatsApp messages.
 """
@@ -26,7 +29,8 @@ REPLY_GUARDS = Counter(
     "Model replies changed before sending, by guard.",
     ["guard"],
 )
-"""Guards: `false_booking` (a claimed booking or change replaced), `too_long` (cut)."""
+"""Guards: `false_booking` (a claimed booking or change replaced), `invented_fact` (a reply
+stating a fact the lead never gave, replaced), `too_long` (cut)."""
 
 _BOOKED = re.compile(
     "|".join((

@@ -22,7 +22,7 @@ from agents import follow_up as follow_up_agent
 from agents import greeting as greeting_agent
 from agents import qualification as qualification_agent
 from agents.draft import Draft
-from agents.fallback.policy import offer_reply
+from agents.fallback.policy import ITEMS, next_item, offer_reply
 from agents.inputs import AgentInput
 from agents.intents import request_language
 from agents.scheduling import agent as scheduling_agent
@@ -31,7 +31,7 @@ from agents.single_call import SingleCallAgent
 from domain.booking import Booking, confirmed
 from domain.events import HandoffRecord, Stage
 from domain.language import detect_language, number_language
-from domain.lead import LeadProfile
+from domain.lead import LeadProfile, first_name
 from domain.texts import DEFAULT_LANGUAGE, LANGUAGES, text
 from graph.context import TurnContext
 from graph.guards import REPLY_GUARDS, claims_booking, claims_change, shorten
@@ -140,8 +140,10 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
     zone = _lead_zone(state, ctx)
     reoffered = False
     if closing:
-        name = draft["profile"].name
+        name = first_name(draft["profile"].name)
         reply = text(f"closing.{judged.fit}", language, name=f", {name}" if name else "")
+    elif draft["invented"]:
+        reply = without_invented(draft, first_turn=state.get("stage") is None)
     else:
         reply = guarded_reply(draft, before=before, view_zone=zone)
         reoffered = reply != draft["reply"] and bool(draft["offered_slots"])
@@ -157,6 +159,7 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
         stage=stage,
         booked_now=booked_now,
         wants_human=draft["wants_human"],
+        stuck=draft["stuck"],
         texts=burst_texts(state),
         confidence=draft["confidence"],
         streak=streak,
@@ -188,6 +191,16 @@ def apply_rules(state: ConversationState, runtime: Runtime[TurnContext]) -> dict
 def _lead_zone(state: ConversationState, ctx: TurnContext) -> ZoneInfo:
     profile = state.get("profile") or LeadProfile()
     return lead_zone(profile.timezone, ctx.contact.contact, ctx.settings.TIMEZONE)
+
+
+def without_invented(draft: Draft, *, first_turn: bool) -> str:
+    """Instead of a reply that states a fact the lead never gave (`Draft.invented`): the question
+    for that fact, or for the next one missing, in the lead's language (`graph.guards`)."""
+    REPLY_GUARDS.labels(guard="invented_fact").inc()
+    language, profile, field = draft["language"], draft["profile"], draft["invented"]
+    item = field if field in ITEMS and getattr(profile, field) is None else next_item(profile)
+    reply = text(f"ask.{item}" if item else "greeting.thanks", language)
+    return f"{text('greeting.hello', language, name='')} {reply}" if first_turn else reply
 
 
 def guarded_reply(draft: Draft, *, before: Booking | None, view_zone: ZoneInfo) -> str:

@@ -7,7 +7,8 @@ Reasons, in order of precedence when several hold in one turn:
   for a bare hint), or a certain request (`agents.intents.person_request`: a command or a curated
   phrase, which the routing already sends straight to the hand-over). A mere hint never hands off
   here: the model read it and decided (`wants_human`); "customers talk to an operator" is a need.
-- `unresolved`: `HANDOFF_UNRESOLVED` turns in a row the agent could not resolve.
+- `unresolved`: `HANDOFF_UNRESOLVED` turns in a row the agent could not resolve, or the fallback
+  policy cannot go on (`stuck`: its questions skipped, its slot offers used up).
 - `low_confidence`: the agent's confidence under `HANDOFF_CONFIDENCE`, once past greeting (a
   greeting is small talk; a shaky one is no reason to bother a person).
 
@@ -41,6 +42,7 @@ def evaluate(
     booked_now: bool,
     wants_human: bool,
     texts: Iterable[str],
+    stuck: bool = False,
     confidence: float | None,
     streak: int,
     confidence_threshold: float,
@@ -53,7 +55,7 @@ def evaluate(
         return "booked"
     if wants_human or person_request(texts) == "certain":
         return "requested"
-    if streak >= unresolved_limit:
+    if stuck or streak >= unresolved_limit:
         return "unresolved"
     if stage != "greeting" and confidence is not None and confidence < confidence_threshold:
         return "low_confidence"

@@ -33,6 +33,7 @@ from agents.scheduling.tools import lead_zone
 from core.logs import mask_phone
 from domain.booking import confirmed
 from domain.contact import ContactMode
+from domain.lead import first_name
 from domain.reply import OutgoingReply
 from domain.texts import text
 from integrations.calendar.slots import format_slot
@@ -148,7 +149,8 @@ class ScheduledMessages:
             raise _Skip("max_sent")
         if (later := quiet_until(now, self._zone(subject), self.quiet_hours)) is not None:
             return _deferred(FOLLOW_UP_KIND, later)
-        name = f" {subject.name}" if subject.name else ""
+        called = first_name(subject.name)
+        name = f" {called}" if called else ""
         words = text("follow_up.nudge", subject.language, name=name)
         await self._send(subject, FOLLOW_UP_KIND, "followup", words, now=now)
         sent = job.sent + 1

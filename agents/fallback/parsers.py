@@ -124,7 +124,7 @@ def parse_date(text: str, *, language: str | None = None) -> dt.date | None:
     return None
 
 
-# Not German "ja": folded, it is Portuguese "já" (already).
+# German "ja" only in a German conversation: folded, it is also Portuguese "já" (already).
 _YES = frozenset(
     "yes y yeah yep sure ok okay correct confirm confirmed please si claro dale correcto "
     "confirmo vale perfecto sim isso pode certo confirmado perfeito otimo bueno oui ouais "
@@ -135,13 +135,15 @@ _NO = frozenset(
 )
 
 
-def parse_yes_no(text: str) -> bool | None:
-    """True for yes/sí/sim..., False for no/não..., None when the text says neither."""
+def parse_yes_no(text: str, *, language: str | None = None) -> bool | None:
+    """True for yes/sí/sim..., False for no/não..., None when the text says neither. `language`:
+    the conversation's, for a word that is yes in one language only ("ja" in German)."""
     words = re.findall(r"[a-z]+(?:'[a-z]+)?", normalized(text))
     if not words:
         return None
+    yes = _YES | {"ja"} if language == "de" else _YES
     has_no = any(word in _NO for word in words)
-    has_yes = any(word in _YES for word in words)
+    has_yes = any(word in yes for word in words)
     if has_yes == has_no:
         return None
     return has_yes

@@ -47,7 +47,7 @@ from agents.fallback.validators import (
 from domain.booking import Booking, Slot
 from domain.business import BusinessProfile
 from domain.language import detect_language
-from domain.lead import LeadProfile
+from domain.lead import LeadProfile, first_name
 from domain.texts import supported, text
 from integrations.calendar.slots import format_slot as _format_slot
 
@@ -125,12 +125,13 @@ SchedulingAction = tuple[Literal["offer", "confirm", "book"], int | None]
 
 
 def scheduling_action(
-    texts: Iterable[str], *, offered: int, proposed: int | None
+    texts: Iterable[str], *, offered: int, proposed: int | None, language: str | None = None
 ) -> SchedulingAction:
     """Confirmation before booking: a pick among the offered slots is asked back, and only a yes
     to that question books. Anything else gets fresh options."""
     said = "\n".join(texts)
-    if proposed is not None and 1 <= proposed <= offered and parse_yes_no(said) is True:
+    yes = parse_yes_no(said, language=language) is True
+    if proposed is not None and 1 <= proposed <= offered and yes:
         choice = parse_slot_choice(said, offered)
         if choice is None or choice == proposed:
             return ("book", proposed)
@@ -151,9 +152,10 @@ class FallbackStep:
     language: str
     resolved: bool
     """False for a non-answer to the question asked: it counts toward `HANDOFF_UNRESOLVED`."""
-    wants_human: bool = False
+    stuck: bool = False
     """Every question was asked (or skipped) and something is still missing: a person takes
-    over, since the graph moves only a complete lead to scheduling."""
+    over (an unresolved handoff, not a request), since the graph moves only a complete lead to
+    scheduling."""
 
 
 # --- What was asked ----------------------------------------------------------------------------
@@ -239,7 +241,7 @@ def read_facts(
         values["budget"] = {
             **evidence(budget.words), "amount": budget.amount, "currency": budget.currency,
         }
-    authority = read_authority(parts, asked=asked == "authority", text=said)
+    authority = read_authority(parts, asked=asked == "authority", text=said, language=language)
     if open_("authority") and authority:
         values["authority"] = {**evidence(authority[0]), "decides": authority[1]}
     timeline = read_timeline(parts, asked=asked == "timeline", language=language)
@@ -265,7 +267,7 @@ def qualify(
     or prices (`agents.fallback.faq`), then the pending question is asked again. A message that
     gives nothing is a non-answer (`resolved=False`): the question is asked once more in other
     words (`ask_again.*`), then skipped. When nothing is left to ask but something is missing,
-    the lead goes to a person (`wants_human`)."""
+    the lead goes to a person (`stuck`)."""
     said = "\n".join(body.strip() for _, body in messages if body.strip())[:MAX_INPUT]
     lang = supported(detect_language(said) or language)
     item, times = read_asked(asked)
@@ -286,8 +288,10 @@ def qualify(
     position = ITEMS.index(item) if item else 0
     head: list[str] = []
     if first_turn:
-        head.append(text("greeting.hello", lang, name=f" {updated.name}" if updated.name else ""))
-    if not progress and answer is None and any(is_question(clause) for clause in parts):
+        called = first_name(updated.name)
+        head.append(text("greeting.hello", lang, name=f" {called}" if called else ""))
+    unknown = not progress and answer is None and any(is_question(clause) for clause in parts)
+    if unknown:
         head.append(text("faq.unknown", lang))
     if progress or answer is not None or item is None:
         resolved = True
@@ -295,6 +299,11 @@ def qualify(
             head.append(text("greeting.thanks", lang))
         ask = next_item(updated, after=position)
         ask_times = times if ask == item else 1
+    elif unknown:
+        # A question the profile does not answer is no failed answer to ours: ours again, as it
+        # was last worded (unresolved, so a lead whose questions go unanswered reaches a person).
+        resolved = False
+        ask, ask_times = item, times
     else:
         resolved = False
         if times < 2:
@@ -305,7 +314,7 @@ def qualify(
     if ask is None and next_item(updated) is not None:
         return FallbackStep(
             reply="", profile=updated, asked=None, language=lang, resolved=resolved,
-            wants_human=True,
+            stuck=True,
         )
     if ask is None:
         question = text("ask.ready", lang)

@@ -460,7 +460,7 @@ def read_need(parts: Sequence[Clause], *, asked: bool) -> str | None:
             if rest and rest[0].key not in w.PRONOUN_OBJECTS and _content(rest):
                 if is_evasive(clause.text):
                     break
-                return clause.text
+                return _from_last_and(clause, before=found[0])
             found = _NEED.find(keys, found[0] + 1)
     if asked:
         for clause in parts:
@@ -469,6 +469,18 @@ def read_need(parts: Sequence[Clause], *, asked: bool) -> str | None:
             if _content(clause.tokens):
                 return clause.text
     return None
+
+
+_AND = frozenset({"and", "und", "y", "et", "e", "ed"})
+
+
+def _from_last_and(clause: Clause, *, before: int) -> str:
+    """The clause from after its last "and" before token `before`: "ich heiße Jonas und wir
+    brauchen ein CRM" says the need in "wir brauchen ein CRM"."""
+    cut = next((i for i in range(before - 1, 0, -1) if clause.tokens[i].key in _AND), None)
+    if cut is None:
+        return clause.text
+    return clause.text[clause.tokens[cut + 1].start:].strip()
 
 
 def _other_fact(clause: Clause) -> bool:
@@ -522,7 +534,9 @@ _ACKNOWLEDGEMENTS = frozenset(
 else?")."""
 
 
-def read_authority(parts: Sequence[Clause], *, asked: bool, text: str) -> tuple[str, bool] | None:
+def read_authority(
+    parts: Sequence[Clause], *, asked: bool, text: str, language: str | None = None
+) -> tuple[str, bool] | None:
     """Whether the lead decides, with their words: "I decide", "my boss signs off" anywhere;
     a plain yes or no only when the bot just asked (`asked`), and never from a non-answer ("não
     sei ainda" has a "não" but says nothing)."""
@@ -532,7 +546,7 @@ def read_authority(parts: Sequence[Clause], *, asked: bool, text: str) -> tuple[
             return clause.text, stated
     keys = [t.key for t in tokens(text)]
     if asked and not is_evasive(text) and not all(key in _ACKNOWLEDGEMENTS for key in keys):
-        answer = parse_yes_no(text)
+        answer = parse_yes_no(text, language=language)
         if answer is not None:
             return text.strip()[:1000], answer
     return None

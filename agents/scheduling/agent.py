@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import Field
 
 from agents.draft import Draft, make_draft
-from agents.extraction import LeadMessages, merge_profile
+from agents.extraction import LeadMessages, invented_fact, merge_profile
 from agents.fallback.policy import booked_reply, format_slots
 from agents.inputs import AgentInput
 from agents.intents import hint_context
@@ -167,10 +167,8 @@ async def run(
         log.warning("scheduling agent: LLM failed (%s: %s); fallback policy for this turn",
                     type(exc).__name__, exc)
         return await fallback_turn(view, tools, cause="llm_error")
-    merged = merge_profile(
-        view.profile, answer.lead, messages=LeadMessages.of(view.burst, view.earlier),
-        today=view.now.date(),
-    )
+    said = LeadMessages.of(view.burst, view.earlier)
+    merged = merge_profile(view.profile, answer.lead, messages=said, today=view.now.date())
     language = answer.language or view.language
     if language:
         merged = merged.model_copy(update={"language": language})
@@ -179,7 +177,7 @@ async def run(
         reply=_with_zone_and_link(answer.reply, tools, changed=tools.booking is not booking),
         profile=merged, language=language, confidence=answer.confidence,
         resolved=answer.resolved, wants_human=answer.wants_human, answered=answer.answered,
-        fallback=False,
+        fallback=False, invented=invented_fact(answer.reply, answer.lead, messages=said),
         llm_calls=tools.calls, asked=None, offered_slots=tools.offered,
         offered_now=tools.offered_now, booking=tools.booking, changing_booking=tools.changing,
     )

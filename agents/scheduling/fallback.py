@@ -51,7 +51,7 @@ async def fallback_turn(
     proposed: int | None = None
     already = view.booking
     managing = confirmed(already)
-    wants_human = False
+    wants_human = stuck = False
     item, times = read_asked(view.asked)
     offers = times if item == SLOTS else 0  # lists offered in a row (a pick to confirm keeps it)
     asked: str | None = None
@@ -67,7 +67,7 @@ async def fallback_turn(
     else:
         tapped = tapped_option(view.taps, tools.seen)
         action, option = ("book", tapped) if tapped is not None else scheduling_action(
-            texts, offered=len(tools.seen), proposed=view.proposed_slot
+            texts, offered=len(tools.seen), proposed=view.proposed_slot, language=lang
         )
         reply = ""
         if action == "book" and option is not None:
@@ -84,7 +84,7 @@ async def fallback_turn(
             asked = view.asked if item == SLOTS else None
             reply = confirm_reply(tools.seen[option - 1], tools.zone, lang, move=managing)
         if action == "offer" and offers >= MAX_OFFERS:
-            reply, wants_human, resolved = "", True, False  # a person finds a time with them
+            reply, stuck, resolved = "", True, False  # a person finds a time with them
         elif action == "offer":
             # Again after an offer the lead picked nothing from: the times after those.
             later = view.offered_slots[-1].end if offers and view.offered_slots else None
@@ -93,7 +93,8 @@ async def fallback_turn(
     return make_draft(
         view, agent="scheduling", reply=reply,
         profile=tools.profile.model_copy(update={"language": lang}), language=lang,
-        resolved=resolved, wants_human=wants_human, fallback=True, llm_calls=tools.calls,
+        resolved=resolved, wants_human=wants_human, stuck=stuck, fallback=True,
+        llm_calls=tools.calls,
         asked=asked, offered_slots=tools.offered, offered_now=tools.offered_now,
         proposed_slot=proposed, booking=tools.booking,
         changing_booking=tools.changing,

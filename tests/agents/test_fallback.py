@@ -129,6 +129,13 @@ def test_parse_yes_no(text: str, expected: bool | None) -> None:
     assert parse_yes_no(text) == expected
 
 
+def test_ja_is_yes_in_a_german_conversation_only() -> None:
+    assert parse_yes_no("Ja", language="de") is True
+    assert parse_yes_no("ja, gerne", language="de") is True
+    assert parse_yes_no("ja", language="pt") is None  # "já": already
+    assert scheduling_action(["ja"], offered=3, proposed=2, language="de") == ("book", 2)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -186,7 +193,7 @@ def test_scheduling_action(
         ("en", "Tue 8 Jan, 11:00 (Europe/Madrid)"),
         ("es", "mar 8 ene, 11:00 (Europe/Madrid)"),
         ("pt", "ter 8 jan, 11:00 (Europe/Madrid)"),
-        ("de", "Di 8 Jan, 11:00 (Europe/Madrid)"),
+        ("de", "Di. 8 Jan., 11:00 (Europe/Madrid)"),
         ("xx", "Tue 8 Jan, 11:00 (Europe/Madrid)"),  # no such language file: English
     ],
 )
@@ -281,7 +288,7 @@ def test_qualify_when_everything_is_known_proposes_a_call() -> None:
     profile = LeadProfile(name="Ana", need=Need(words="CRM"), budget=Budget(words="5k"))
     step = say("authority", "I decide", profile=profile)
     step = say(step.asked, "next week", profile=step.profile)
-    assert step.asked is None and "book a call" in step.reply and not step.wants_human
+    assert step.asked is None and "book a call" in step.reply and not step.stuck
 
 
 @pytest.mark.parametrize("item", ["name", "need", "budget", "authority", "timeline"])
@@ -324,13 +331,13 @@ def test_with_a_skipped_item_the_last_answer_goes_to_a_person() -> None:
     profile = LeadProfile(name="Ana", need=Need(words="CRM"), authority=None)
     step = say("timeline/2", "dunno", profile=profile.model_copy(
         update={"budget": Budget(words="5k", amount=5000)}))
-    assert step.wants_human and step.reply == "" and step.profile.timeline is None
+    assert step.stuck and step.reply == "" and step.profile.timeline is None
 
 
 def test_the_profile_name_stands_in_until_the_lead_gives_one() -> None:
     step = say(None, "Hi, we need a website", first_turn=True, profile_name="Sam Lee 🍰")
     assert step.profile.name == "Sam Lee" and step.asked == "budget"
-    assert step.reply.startswith("Hi Sam Lee!")
+    assert step.reply.startswith("Hi Sam!")
     step = say(step.asked, "I'm Samuel, budget 5k USD", profile=step.profile,
                profile_name="Sam Lee 🍰")
     assert step.profile.name == "Samuel"
@@ -363,11 +370,15 @@ def test_a_price_question_gets_the_prices() -> None:
     assert step.reply.endswith(text("ask.timeline", "en"))
 
 
-def test_a_question_the_profile_cannot_answer_is_a_non_answer() -> None:
+def test_a_question_the_profile_cannot_answer_is_unresolved_but_no_failed_answer() -> None:
     step = say("budget", "do you support on-premise installs?",
                profile=LeadProfile(name="Ana", need=Need(words="CRM")))
-    assert not step.resolved and step.asked == "budget/2"
-    assert step.reply == text("faq.unknown", "en") + " " + text("ask_again.budget", "en")
+    assert not step.resolved and step.asked == "budget"
+    assert step.reply == text("faq.unknown", "en") + " " + text("ask.budget", "en")
+    # Never "sorry, I didn't catch your name" to a question, nor a skip after one.
+    step = say("name/2", "Vous avez un essai sur site ?", language="fr")
+    assert step.asked == "name/2" and not step.resolved
+    assert step.reply == text("faq.unknown", "fr") + " " + text("ask_again.name", "fr")
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -403,3 +414,18 @@ def test_qualify_reads_the_first_4096_characters_of_a_burst() -> None:
     assert step.profile.email is None
     step = say(None, "ana@acme.com", *flood)
     assert step.profile.email == "ana@acme.com"
+
+
+@pytest.mark.parametrize(
+    ("said", "need"),
+    [
+        ("Hallo, ich heiße Jonas und wir brauchen ein CRM", "wir brauchen ein CRM"),
+        ("Hi, I am Tom and we need a CRM", "we need a CRM"),
+        ("Hola, soy Ana y necesitamos un CRM", "necesitamos un CRM"),
+        ("Ciao, sono Giulia e abbiamo bisogno di un CRM", "abbiamo bisogno di un CRM"),
+        ("We need a CRM and a website", "We need a CRM and a website"),
+    ],
+)
+def test_the_need_is_what_follows_an_introduction(said: str, need: str) -> None:
+    step = say(None, said, language=None, first_turn=True)
+    assert step.profile.need is not None and step.profile.need.words == need

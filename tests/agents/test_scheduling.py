@@ -78,5 +78,6 @@ async def test_the_fallback_offers_slots_twice_then_hands_over(settings: Any) ->
     view = replace(view, burst=[HumanMessage("hmm", id="m4")], asked=second["asked"],
                    offered_slots=second["offered_slots"], proposed_slot=None)
     third = await run(view, model=None, settings=settings, calendar=calendar)
-    assert (third["reply"], third["wants_human"], third["resolved"]) == ("", True, False)
+    assert (third["reply"], third["stuck"], third["resolved"]) == ("", True, False)
+    assert not third["wants_human"]  # the lead never asked for a person
     assert len(calendar.free_calls) == 2

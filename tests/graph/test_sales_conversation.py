@@ -87,6 +87,20 @@ async def test_an_invented_budget_is_not_stored(engine: Any, llm: Any, sink: Rec
     state = await engine.state(THREAD)
     assert state["profile"].budget is None and result.stage == "qualification"
     assert sink.updates[-1].profile.budget is None
+    # Nor is it said to the lead: they are asked for their budget instead.
+    assert result.reply == text("ask.budget", "en")
+
+
+async def test_a_name_the_lead_never_gave_is_not_said_to_them(engine: Any, llm: Any) -> None:
+    llm.push(json=agent_json("Hi Jennifer! What's your company?", name="Jennifer",
+                             need="a CRM"))
+    result = await engine.run_turn(CONTACT, say("Hello, we need a CRM", "n1"))
+    assert result.reply == f"{text('greeting.hello', 'en', name='')} {text('ask.name', 'en')}"
+    assert (await engine.state(THREAD))["profile"].name is None
+    # A name the lead did write is said back as the model wrote it.
+    llm.push(json=agent_json("Thanks Ana! What budget do you have in mind?", name="Ana"))
+    result = await engine.run_turn(CONTACT, say("I'm Ana", "n2"))
+    assert result.reply == "Thanks Ana! What budget do you have in mind?"
 
 
 async def test_a_past_timeline_is_rejected(engine: Any, llm: Any) -> None:

@@ -52,6 +52,9 @@ BASE: dict[str, Any] = {
         ({"streak": 3, "confidence": 0.1}, "unresolved"),
         ({"confidence_threshold": 0.95}, "low_confidence"),
         ({"unresolved_limit": 1, "streak": 1}, "unresolved"),
+        # The fallback policy gave up: unresolved, not a request the lead never made.
+        ({"stuck": True}, "unresolved"),
+        ({"stuck": True, "wants_human": True}, "requested"),
     ],
 )
 def test_evaluate(changes: dict[str, Any], expected: str | None) -> None:
