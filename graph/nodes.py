@@ -205,7 +205,8 @@ def without_invented(draft: Draft, *, first_turn: bool) -> str:
 
 def guarded_reply(draft: Draft, *, before: Booking | None, view_zone: ZoneInfo) -> str:
     """The draft's reply, unless it claims a booking (or a change of one) the turn did not make:
-    then the offered slots again, or a neutral text asking for a time (`graph.guards`)."""
+    then the offered slots again (saying nothing is booked yet), or a neutral text asking for a
+    time (`graph.guards`)."""
     reply = draft["reply"]
     changed = draft["booking"] != before
     false_booking = claims_booking(reply) and not (changed or confirmed(before))
@@ -215,7 +216,8 @@ def guarded_reply(draft: Draft, *, before: Booking | None, view_zone: ZoneInfo) 
     REPLY_GUARDS.labels(guard="false_booking").inc()
     language = draft["language"]
     if draft["offered_slots"]:
-        return offer_reply(draft["offered_slots"], view_zone, language)
+        offer = offer_reply(draft["offered_slots"], view_zone, language)
+        return f"{text('guard.not_yet', language)} {offer}"
     return text("guard.not_booked", language)
 
 

@@ -237,8 +237,8 @@ def test_lead_timezone(number: str, zone: str) -> None:
         ("en", "Tue 3 Dec, 16:00 (America/Sao_Paulo)"),
         ("es", "mar 3 dic, 16:00 (America/Sao_Paulo)"),
         ("pt-BR", "ter 3 dez, 16:00 (America/Sao_Paulo)"),
-        ("fr", "mar 3 déc, 16:00 (America/Sao_Paulo)"),
-        ("de", "Di 3 Dez, 16:00 (America/Sao_Paulo)"),
+        ("fr", "mar. 3 déc., 16:00 (America/Sao_Paulo)"),
+        ("de", "Di. 3 Dez., 16:00 (America/Sao_Paulo)"),
         ("it", "mar 3 dic, 16:00 (America/Sao_Paulo)"),
         ("ja", "Tue 3 Dec, 16:00 (America/Sao_Paulo)"),  # no such language file: English
     ],
