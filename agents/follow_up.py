@@ -46,8 +46,9 @@ class FollowUpReply(AgentReply[ContactFields]):
 
 
 _CLOSED = {
-    "nurture": "The lead was told the timing is not right yet and that we will be in touch later.",
-    "disqualified": "The lead was told we cannot help with what they need.",
+    "nurture": "The lead was told we are not the right fit just yet and that a colleague will be "
+    "in touch when it makes sense.",
+    "disqualified": "The lead was told we are not the right fit for them at the moment.",
 }
 
 
@@ -62,10 +63,12 @@ def _settled(view: AgentInput) -> Sequence[str]:
 
 
 def _fallback(agent: str, view: AgentInput) -> Draft:
-    """Without a model: thank the lead; the team has their details."""
+    """Without a model: thank the lead; the team has their details (and, for a closed lead,
+    nothing more is promised)."""
     language = supported(detect_language(" ".join(view.texts)) or view.language)
+    key = "closing.after" if view.stage == "closed" else "handoff.after"
     return make_draft(
-        view, agent=agent, reply=text("handoff.after", language), profile=view.profile,
+        view, agent=agent, reply=text(key, language), profile=view.profile,
         language=language, fallback=True, llm_calls=0, asked=view.asked,
         proposed_slot=view.proposed_slot,
     )

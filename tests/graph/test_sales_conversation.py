@@ -142,7 +142,11 @@ async def test_a_lead_the_business_does_not_serve_is_closed_politely(
     llm.push(json=agent_json("We have a free trial of 14 days on Growth."))
     result = await engine.run_turn(CONTACT, say("is there a trial?", "d2"))
     assert result.reply == "We have a free trial of 14 days on Growth."
-    assert "we cannot help" in system_text(llm.chat_requests[-1])
+    assert "not the right fit for them" in system_text(llm.chat_requests[-1])
+    # Without the model, the lead is thanked and promised nothing the team will not do.
+    llm.push(status=500)
+    result = await engine.run_turn(CONTACT, say("ok thanks", "d3"))
+    assert result.fallback and result.reply == text("closing.after", "en")
 
 
 async def test_a_rule_the_business_does_not_have_disqualifies_nobody(
