@@ -232,13 +232,18 @@ def merge_profile(
     return current
 
 
+_CHECKED_IN_REPLY = frozenset({"name", "company", "email", "budget"})
+"""The facts a reply must not state unless the lead gave them. (A need or a timeline the model
+words its own way is dropped from the profile but may be said back: it paraphrases the lead.)"""
+
+
 def invented_fact(reply: str, fields: BaseModel, *, messages: LeadMessages) -> str | None:
     """The fact (its field) that `reply` states although the lead never gave it: the words of a
-    value the lead never wrote ("Hi Jennifer!"), or a budget amount their words do not hold
-    ("With 10k EUR you can start"). None when the reply states no such fact."""
+    name, company, email or budget the lead never wrote ("Hi Jennifer!"), or a budget amount
+    their words do not hold ("With 10k EUR you can start"). None when it states no such fact."""
     said = normalized(reply)
     for key, value in _item_values(fields).items():
-        if key == "timezone":
+        if key not in _CHECKED_IN_REPLY:
             continue
         words = value["words"] if isinstance(value, dict) else str(value)
         if messages.find(words) is None:

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import HumanMessage
 
-from agents.extraction import EXTRACTION_DROPPED, LeadMessages, evidence_id, merge_profile
+from agents.extraction import (
+    EXTRACTION_DROPPED,
+    LeadMessages,
+    evidence_id,
+    invented_fact,
+    merge_profile,
+)
 from agents.output import ContactFields, LeadFields
 from domain.lead import Budget, LeadProfile
 from tests.graph.fakes import lead
@@ -146,3 +152,15 @@ def test_words_match_on_word_boundaries_only() -> None:
     messages = LeadMessages.of([HumanMessage("Banana bread, São Paulo!", id="x")], ())
     assert messages.find("sao paulo") == ("x", True)
     assert messages.find("ana") is None
+
+
+def test_a_reply_may_not_state_a_fact_the_lead_never_gave() -> None:
+    said = LeadMessages.of([HumanMessage("Hello, we need a CRM for sales", id="m1")], ())
+    jennifer = fields(name="Jennifer", need="a CRM for our sales team")
+    assert invented_fact("Hi Jennifer! Tell me more.", jennifer, messages=said) == "name"
+    # A need in the model's own words is dropped from the profile but may be said back.
+    need = fields(need="a CRM for our sales team")
+    assert invented_fact("A CRM for our sales team, great.", need, messages=said) is None
+    budget = fields(budget="we need a CRM", budget_amount=10000, budget_currency="EUR")
+    assert invented_fact("With 10k EUR you can start!", budget, messages=said) == "budget"
+    assert invented_fact("Tell me about your budget.", budget, messages=said) is None
