@@ -349,7 +349,7 @@ async def media(
         filename=item.get("filename"), voice=bool(item.get("voice")),
     )
     try:
-        file = await console.media.download(channel, ref)
+        file = await console.pipeline.media.download(channel, ref)
     except MediaError as exc:
         raise HTTPException(
             status.HTTP_502_BAD_GATEWAY, f"The file is not available: {exc}"

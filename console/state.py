@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 from fastapi.templating import Jinja2Templates
 
 from console import views
@@ -21,11 +20,9 @@ from console.security import LoginLimiter
 from console.users import UserStore
 from integrations.leads.funnel import FunnelQueries
 from integrations.leads.inbox import InboxQueries
-from integrations.media import MediaDownloader
 
 if TYPE_CHECKING:
     import asyncpg
-    from pydantic import SecretStr
 
     from core.config import Settings
     from core.resources import Resources
@@ -57,7 +54,6 @@ class Console:
     funnel: FunnelQueries
     feed: LiveFeed
     limiter: LoginLimiter
-    media: MediaDownloader
     secret: bytes
     """Signs the cookies: `SESSION_SECRET`, or a random one for this process."""
     clock: Callable[[], datetime]
@@ -78,50 +74,34 @@ async def open_console(
             "SESSION_SECRET is unset: console sign-ins last until this process stops and work "
             "on this process only. Set it in production."
         )
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0)) as http:
-        console = Console(
-            settings=settings,
-            pipeline=pipeline,
-            pool=resources.pool,
-            users=UserStore(
-                resources.pool, clock=now,
-                session_lifetime=timedelta(hours=settings.SESSION_HOURS),
-            ),
-            inbox=InboxQueries(
-                resources.pool, human_idle=timedelta(hours=settings.HUMAN_IDLE_HOURS), clock=now
-            ),
-            funnel=FunnelQueries(resources.pool),
-            feed=LiveFeed(resources.pool),
-            limiter=LoginLimiter(
-                resources.redis,
-                max_attempts=settings.LOGIN_MAX_ATTEMPTS,
-                window_seconds=settings.LOGIN_WINDOW_SECONDS,
-            ),
-            media=MediaDownloader(
-                http=http,
-                max_bytes=settings.MEDIA_MAX_BYTES,
-                timeout_seconds=settings.MEDIA_TIMEOUT_SECONDS,
-                allowed_types=settings.MEDIA_ALLOWED_TYPES,
-                twilio_account_sid=settings.TWILIO_ACCOUNT_SID,
-                twilio_auth_token=_secret(settings.TWILIO_AUTH_TOKEN),
-                twilio_api_base=str(settings.TWILIO_API_BASE),
-                meta_access_token=_secret(settings.META_ACCESS_TOKEN),
-                meta_graph_base=str(settings.META_GRAPH_BASE),
-            ),
-            secret=secret,
-            clock=now,
+    console = Console(
+        settings=settings,
+        pipeline=pipeline,
+        pool=resources.pool,
+        users=UserStore(
+            resources.pool, clock=now,
+            session_lifetime=timedelta(hours=settings.SESSION_HOURS),
+        ),
+        inbox=InboxQueries(
+            resources.pool, human_idle=timedelta(hours=settings.HUMAN_IDLE_HOURS), clock=now
+        ),
+        funnel=FunnelQueries(resources.pool),
+        feed=LiveFeed(resources.pool),
+        limiter=LoginLimiter(
+            resources.redis,
+            max_attempts=settings.LOGIN_MAX_ATTEMPTS,
+            window_seconds=settings.LOGIN_WINDOW_SECONDS,
+        ),
+        secret=secret,
+        clock=now,
+    )
+    console.feed.start()
+    if not await console.users.users():
+        log.warning(
+            "the console (/console) has no users yet: create the first with "
+            "`make user EMAIL=you@example.com ROLE=admin`"
         )
-        console.feed.start()
-        if not await console.users.users():
-            log.warning(
-                "the console (/console) has no users yet: create the first with "
-                "`make user EMAIL=you@example.com ROLE=admin`"
-            )
-        try:
-            yield console
-        finally:
-            await console.feed.stop()
-
-
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
+    try:
+        yield console
+    finally:
+        await console.feed.stop()

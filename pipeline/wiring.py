@@ -83,6 +83,8 @@ class Pipeline:
     store: LeadStore
     outbox: OutboxWorker
     erasure: ContactEraser
+    media: MediaDownloader
+    """Fetches a lead's media from the provider (the converter's, and the console's downloads)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -366,6 +368,7 @@ async def build_pipeline(resources: Resources) -> AsyncIterator[Pipeline]:
             store=store,
             outbox=outbox,
             erasure=erasure,
+            media=downloader,
         )
         try:
             yield pipeline
