@@ -21,7 +21,7 @@ import asyncpg
 from domain.contact import ContactMode
 from integrations.leads.errors import ContactNotFound, InvalidValue
 from integrations.leads.events import LeadEvents
-from integrations.leads.mode import contact_mode
+from integrations.leads.mode import mode_of_row
 from integrations.leads.records import (
     ContactRecord,
     checked_number,
@@ -193,15 +193,7 @@ class ContactStore:
             row = await conn.fetchrow(SELECT_CONTACT_MODE, channel, checked_number(number))
         if row is None:
             return ContactMode.BOT
-        return contact_mode(
-            opted_out=row["opted_out"],
-            human_since=row["human_since"],
-            human_last_activity=row["human_last_activity"],
-            human_wrote=row["human_wrote"],
-            open_handoff=row["open_handoff"],
-            now=now or self._clock(),
-            idle=self._idle,
-        )
+        return mode_of_row(row, now=now or self._clock(), idle=self._idle)
 
     async def touch_human(self, channel: str, number: str) -> None:
         """A human wrote to the contact: (re)start human mode and its idle clock."""

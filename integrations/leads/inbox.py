@@ -20,7 +20,7 @@ import asyncpg
 
 from domain.contact import ContactMode
 from domain.events import HandoffReason, HandoffRecord
-from integrations.leads.mode import contact_mode
+from integrations.leads.mode import mode_of_row
 from integrations.leads.records import (
     Author,
     ContactRecord,
@@ -236,15 +236,7 @@ class InboxQueries:
         return row["channel"], list(json.loads(row["media"]))
 
     def _mode(self, row: asyncpg.Record, now: datetime) -> ContactMode:
-        return contact_mode(
-            opted_out=row["opted_out"],
-            human_since=row["human_since"],
-            human_last_activity=row["human_last_activity"],
-            human_wrote=row["human_wrote"],
-            open_handoff=row["open_handoff"],
-            now=now,
-            idle=self._idle,
-        )
+        return mode_of_row(row, now=now, idle=self._idle)
 
     def _conversation(self, row: asyncpg.Record, now: datetime) -> Conversation:
         return Conversation(

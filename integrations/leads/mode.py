@@ -8,11 +8,13 @@ handoff decides whether the bot still looks after a booked call (`ContactMode.CA
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.contact import ContactMode
 
-__all__ = ["contact_mode", "human_mode_active"]
+__all__ = ["contact_mode", "human_mode_active", "mode_of_row"]
 
 
 def human_mode_active(
@@ -60,3 +62,16 @@ def contact_mode(
     if human_since is not None:  # a stretch went idle and was not released yet
         return ContactMode.RETURNING
     return ContactMode.BOT
+
+
+def mode_of_row(row: Mapping[str, Any], *, now: datetime, idle: timedelta) -> ContactMode:
+    """`contact_mode` of a row that selected `sql.MODE_INPUTS`."""
+    return contact_mode(
+        opted_out=row["opted_out"],
+        human_since=row["human_since"],
+        human_last_activity=row["human_last_activity"],
+        human_wrote=row["human_wrote"],
+        open_handoff=row["open_handoff"],
+        now=now,
+        idle=idle,
+    )
