@@ -8,7 +8,6 @@ hours. Each outcome is counted."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +23,6 @@ from domain.texts import text
 from integrations.whatsapp.types import InboundMessage
 from pipeline.scheduled import quiet_until
 from tests.utils.scheduled import Clock, Scheduled, scheduled_parts, texts_to
-from tests.utils.servers import ThreadedServer
 from tests.utils.whatsapp_stand_ins import MetaStandIn
 
 NUMBER = "+34600111222"
@@ -32,20 +30,6 @@ NUMBER = "+34600111222"
 MONDAY = datetime(2030, 1, 7, tzinfo=UTC)
 NUDGE = text("follow_up.nudge", "en", name=" Ana")
 ids = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def meta_server() -> Iterator[tuple[MetaStandIn, str]]:
-    stand_in = MetaStandIn()
-    with ThreadedServer(stand_in.app()) as server:
-        yield stand_in, server.url
-
-
-@pytest.fixture
-def meta(meta_server: tuple[MetaStandIn, str]) -> Iterator[MetaStandIn]:
-    meta_server[0].reset()
-    yield meta_server[0]
-    meta_server[0].reset()
 
 
 @pytest.fixture

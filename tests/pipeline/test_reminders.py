@@ -12,7 +12,6 @@ are recorded as the pipeline records them."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from integrations.whatsapp.types import InboundMessage
 from pipeline.convert import TextConverter
 from tests.graph.fakes import agent_json, saver, tool_call
 from tests.utils.scheduled import Clock, Scheduled, scheduled_parts, texts_to
-from tests.utils.servers import ThreadedServer
 from tests.utils.whatsapp_stand_ins import MetaStandIn
 
 NUMBER = "+12125550100"
@@ -45,20 +43,6 @@ QUALIFIED = agent_json(
     need="un CRM", budget="5000 USD", budget_amount=5000, budget_currency="USD",
     authority="yo decido", authority_decides=True, timeline="el mes que viene",
 )
-
-
-@pytest.fixture(scope="module")
-def meta_server() -> Iterator[tuple[MetaStandIn, str]]:
-    stand_in = MetaStandIn()
-    with ThreadedServer(stand_in.app()) as server:
-        yield stand_in, server.url
-
-
-@pytest.fixture
-def meta(meta_server: tuple[MetaStandIn, str]) -> Iterator[MetaStandIn]:
-    meta_server[0].reset()
-    yield meta_server[0]
-    meta_server[0].reset()
 
 
 @pytest.fixture
