@@ -25,6 +25,7 @@ from core.config import Settings
 from core.connections import open_pool, open_redis
 from core.embedded import start_postgres, start_redis
 from integrations.speech import Speech
+from tests.utils.crm_receiver import CrmReceiver
 from tests.utils.media_hosts import MediaHosts
 from tests.utils.scripted_llm import ScriptedLLM
 
@@ -200,3 +201,12 @@ def app_client(db_settings: dict[str, str], redis: aioredis.Redis) -> Any:
                 yield app, client
 
     return run
+
+
+@pytest.fixture
+def receiver() -> Iterator[CrmReceiver]:
+    """A local CRM webhook receiver that verifies each delivery's signature."""
+    server = CrmReceiver()
+    server.start()
+    yield server
+    server.stop()

@@ -3,22 +3,11 @@ erase, the app's own outbox worker posting them to a local receiver."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from integrations.crm import crm_deliveries
 from tests.utils.crm_receiver import SECRET, CrmReceiver
 from tests.utils.e2e import CONTACT, StandIns, running, settings_for, wait_until
-
-
-@pytest.fixture
-def receiver() -> Iterator[CrmReceiver]:
-    server = CrmReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_a_conversation_won_and_erased_reaches_the_receiver_in_order(

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from integrations.crm import destination_name
 from tests.console.test_auth import AGENT, console_settings, hand_over
 from tests.utils.console import add_user, signed_in
 from tests.utils.crm_receiver import SECRET, CrmReceiver
 from tests.utils.e2e import StandIns, running, wait_until
-
-
-@pytest.fixture
-def receiver() -> Iterator[CrmReceiver]:
-    server = CrmReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def table(page: str, table_id: str) -> list[list[str]]:

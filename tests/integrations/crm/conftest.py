@@ -3,7 +3,7 @@ webhook receiver, and an outbox worker that retries at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -15,7 +15,6 @@ from integrations.leads import LeadStore
 from integrations.mail import FileMailer
 from integrations.outbox import OutboxWorker
 from tests.integrations.leads.conftest import Clock
-from tests.utils.crm_receiver import CrmReceiver
 
 
 @pytest.fixture
@@ -29,14 +28,6 @@ async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def receiver() -> Iterator[CrmReceiver]:
-    server = CrmReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def crm_store(pool: asyncpg.Pool, clock: Clock, crm: CrmDelivery) -> LeadStore:
