@@ -19,6 +19,7 @@ from integrations.crm.signature import signature_header
 from tests.integrations.crm.conftest import crm_store, crm_worker, drain, pending
 from tests.integrations.leads.conftest import NUMBER, Clock, lead_update, profile
 from tests.utils.crm_receiver import SECRET, CrmReceiver
+from tests.utils.e2e import wait_until
 from tests.utils.lead_journey import JOURNEY_EVENTS, first_message_to_won
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -121,7 +122,10 @@ async def test_a_process_killed_between_the_change_and_the_delivery_delivers_aft
     assert receiver.deliveries() == []
 
     # After the restart: new clients, a new worker, the same database; the dead claim runs out.
-    await asyncio.sleep(1.0)
+    await wait_until(
+        lambda: db.fetchval("SELECT bool_and(lease_until <= now()) FROM outbox"),
+        what="the killed process's claim to run out",
+    )
     async with httpx.AsyncClient() as http:
         crm = webhooks(http, url)
         await drain(crm_worker(db, crm, tmp_path), db)
